@@ -1,0 +1,24 @@
+"""symdiff: symbol-to-symbol differentiation of tensor expression graphs, compiled with Numba.
+
+Build a graph from variables and operations, add its gradient to the same graph with
+``grad``/``build_grad``, then evaluate it with NumPy (``evaluate``) or compile it (``function``).
+"""
+from .check import GradCheckError, check_grad, numeric_grad
+from .errors import (
+    ConstantError, DisconnectedError, DTypeError, GradError, InputError, ShapeError, SymdiffError,
+)
+from .evaluate import evaluate
+from .grad import build_grad, grad
+from .graph import (
+    Constant, Graph, Node, Variable, as_node, constant, get_consumers, get_inputs, get_operation,
+    matrix, scalar, tensor, toposort, vector,
+)
+from .ops import (
+    abs, add, broadcast_to, cast, clip, concatenate, cos, div, dot, elu, equal, exp, expand_dims,
+    expm1, full, greater, greater_equal, hard_tanh, index, leaky_relu, less, less_equal, log, log1p,
+    log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum, mul, neg, not_equal,
+    ones_like, outer, power, relu, reshape, sigmoid, sign, sin, size, softmax, softplus, sqrt,
+    square, squeeze, stack, sub, sum, swapaxes, tan, tanh, transpose, where, zeros, zeros_like,
+)
+
+__version__ = "0.1.0"

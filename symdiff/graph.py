@@ -1,0 +1,290 @@
+"""The graph IR: nodes are values, edges are the arguments of the operations that compute them.
+
+This module holds the vocabulary of the seed notes (seed 004):
+
+* ``get_operation(V)`` - the op that computes ``V`` (``None`` for variables and constants);
+* ``get_inputs(V)`` - the nodes ``V`` is computed from;
+* ``get_consumers(V, graph)`` - the nodes of ``graph`` that take ``V`` as an input;
+* ``toposort(outputs)`` - every ancestor of ``outputs`` with inputs before consumers.
+
+Everything here is iterative: graphs 100,000 nodes deep never hit Python's recursion limit.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .errors import ConstantError, DTypeError, SymdiffError
+from .types import BOOL, DEFAULT_FLOAT, Shape, as_dtype, as_shape, format_shape
+
+_ids = itertools.count(1)
+
+# The role new nodes are created with: build_grad switches it to "grad" while it runs, so printers
+# can tell gradient nodes from forward ones.
+_creation_role = ["forward"]
+
+
+class Node:
+    """A value in a symbolic graph: a variable, a constant, or the output of an operation.
+
+    Attributes: ``op`` (the operation, ``None`` for variables and constants), ``inputs``,
+    ``shape`` (ints and dim names), ``dtype``, ``name`` (optional label), ``role``
+    (``"forward"`` or ``"grad"``) and ``grad_of`` (for a gradient, the node it is the gradient of).
+    """
+
+    __slots__ = ("op", "inputs", "shape", "dtype", "name", "id", "role", "grad_of", "__weakref__")
+    __array_ufunc__ = None  # make ``ndarray * node`` defer to Node.__rmul__
+
+    def __init__(self, op, inputs: Sequence["Node"], shape: Shape, dtype: np.dtype, name: str | None = None):
+        self.op = op
+        self.inputs = tuple(inputs)
+        self.shape = tuple(shape)
+        self.dtype = np.dtype(dtype)
+        self.name = name
+        self.id = next(_ids)
+        self.role = _creation_role[-1]
+        self.grad_of = None
+
+    # -- basic properties -------------------------------------------------------------------
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def T(self) -> "Node":
+        return ops.transpose(self)
+
+    def __repr__(self) -> str:
+        what = self.name or (self.op.name if self.op is not None else "const")
+        kind = type(self).__name__
+        return f"<{kind} {what} #{self.id} shape={format_shape(self.shape)} dtype={self.dtype}>"
+
+    def __str__(self) -> str:
+        from .printing import pretty
+
+        return pretty(self)
+
+    def __bool__(self):
+        raise SymdiffError(
+            "the truth value of a symbolic node is unknown until it is evaluated; "
+            "use sd.where(...) for a data-dependent choice"
+        )
+
+    def __iter__(self):
+        if not self.shape or not isinstance(self.shape[0], int):
+            raise SymdiffError(f"cannot iterate over a node of shape {format_shape(self.shape)}")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __len__(self) -> int:
+        if not self.shape or not isinstance(self.shape[0], int):
+            raise SymdiffError(f"len() of a node of shape {format_shape(self.shape)} is not a static int")
+        return self.shape[0]
+
+    # -- operators --------------------------------------------------------------------------
+    def __add__(self, other): return ops.add(self, other)
+    def __radd__(self, other): return ops.add(other, self)
+    def __sub__(self, other): return ops.sub(self, other)
+    def __rsub__(self, other): return ops.sub(other, self)
+    def __mul__(self, other): return ops.mul(self, other)
+    def __rmul__(self, other): return ops.mul(other, self)
+    def __truediv__(self, other): return ops.div(self, other)
+    def __rtruediv__(self, other): return ops.div(other, self)
+    def __pow__(self, other): return ops.power(self, other)
+    def __rpow__(self, other): return ops.power(other, self)
+    def __matmul__(self, other): return ops.matmul(self, other)
+    def __rmatmul__(self, other): return ops.matmul(other, self)
+    def __neg__(self): return ops.neg(self)
+    def __pos__(self): return self
+    def __abs__(self): return ops.abs(self)
+    def __gt__(self, other): return ops.greater(self, other)
+    def __ge__(self, other): return ops.greater_equal(self, other)
+    def __lt__(self, other): return ops.less(self, other)
+    def __le__(self, other): return ops.less_equal(self, other)
+    def __getitem__(self, key): return ops.index(self, key)
+    # ``==`` stays identity so nodes can be dict keys; use sd.equal / sd.not_equal.
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+    # -- NumPy-style methods ----------------------------------------------------------------
+    def sum(self, axis=None, keepdims: bool = False) -> "Node":
+        return ops.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims: bool = False) -> "Node":
+        return ops.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims: bool = False) -> "Node":
+        return ops.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims: bool = False) -> "Node":
+        return ops.min(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape) -> "Node":
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return ops.reshape(self, shape)
+
+    def transpose(self, *axes) -> "Node":
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return ops.transpose(self, axes or None)
+
+    def dot(self, other) -> "Node":
+        return ops.dot(self, other)
+
+
+class Variable(Node):
+    """An input of the graph, bound to a value when the graph is evaluated or called."""
+
+    __slots__ = ()
+
+    def __init__(self, name: str, shape: Shape, dtype: np.dtype):
+        super().__init__(None, (), shape, dtype, name)
+
+
+class Constant(Node):
+    """A fixed value. ``weak`` constants (from Python numbers) take the dtype of what they meet."""
+
+    __slots__ = ("value", "weak")
+
+    def __init__(self, value: np.ndarray, weak: bool = False, name: str | None = None):
+        super().__init__(None, (), value.shape, value.dtype, name)
+        value.setflags(write=False)
+        self.value = value
+        self.weak = weak
+
+
+# -- constructors -----------------------------------------------------------------------------
+def tensor(name: str, shape: Sequence = (), dtype="float64") -> Variable:
+    """A symbolic input of the given shape; entries of ``shape`` are ints or dim names like ``"n"``."""
+    if not isinstance(name, str) or not name:
+        raise SymdiffError(f"a variable needs a non-empty string name, got {name!r}")
+    return Variable(name, as_shape(shape), as_dtype(dtype))
+
+
+def scalar(name: str, dtype="float64") -> Variable:
+    """A 0-d symbolic input."""
+    return tensor(name, (), dtype)
+
+
+def vector(name: str, n="n", dtype="float64") -> Variable:
+    """A 1-d symbolic input of length ``n`` (an int or a dim name)."""
+    return tensor(name, (n,), dtype)
+
+
+def matrix(name: str, rows="m", cols="n", dtype="float64") -> Variable:
+    """A 2-d symbolic input."""
+    return tensor(name, (rows, cols), dtype)
+
+
+def constant(value, dtype=None, name: str | None = None) -> Constant:
+    """A constant node from a Python number, a nested list or a NumPy array.
+
+    Non-numeric values and NaN raise ``ConstantError``. Integers become float64 unless ``dtype``
+    says otherwise; booleans stay bool.
+    """
+    if isinstance(value, Node):
+        raise ConstantError("constant() takes a number or an array, not a node")
+    try:
+        arr = np.array(value)
+    except Exception as exc:  # ragged lists and the like
+        raise ConstantError(f"cannot make a constant from {value!r}: {exc}") from None
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise ConstantError(f"constants must be real numbers or booleans, got {arr.dtype} from {value!r:.60}")
+    if dtype is not None:
+        arr = arr.astype(as_dtype(dtype))
+    elif arr.dtype.kind in "iu":
+        arr = arr.astype(DEFAULT_FLOAT)
+    elif arr.dtype.kind == "f" and arr.dtype not in (np.dtype("float32"), np.dtype("float64")):
+        arr = arr.astype(DEFAULT_FLOAT)
+    if arr.dtype.kind == "f" and np.isnan(arr).any():
+        raise ConstantError("NaN in a constant: symdiff refuses NaN constants (they poison every gradient)")
+    return Constant(arr, name=name)
+
+
+def as_node(x) -> Node:
+    """Nodes pass through; Python numbers become weakly-typed constants; arrays become constants."""
+    if isinstance(x, Node):
+        return x
+    if isinstance(x, (bool, np.bool_)):
+        return Constant(np.array(bool(x)), weak=True)
+    if isinstance(x, (int, float)) and not isinstance(x, np.generic):
+        c = constant(float(x))
+        c.weak = True
+        return c
+    if isinstance(x, (np.ndarray, np.generic, list, tuple)):
+        return constant(x)
+    raise ConstantError(f"cannot use {type(x).__name__} {x!r:.60} in a symdiff graph")
+
+
+# -- the seed's vocabulary --------------------------------------------------------------------
+def get_operation(V: Node):
+    """The operation that computes ``V`` (``None`` for variables and constants)."""
+    return V.op
+
+
+def get_inputs(V: Node, graph=None) -> list[Node]:
+    """The nodes ``V`` is computed from (its parents)."""
+    return list(V.inputs)
+
+
+def toposort(outputs: Iterable[Node]) -> list[Node]:
+    """All ancestors of ``outputs`` (themselves included), each once, inputs before consumers."""
+    order: list[Node] = []
+    seen: set[Node] = set()
+    for root in outputs:
+        if root in seen:
+            continue
+        seen.add(root)
+        stack = [(root, iter(root.inputs))]
+        while stack:
+            node, it = stack[-1]
+            for child in it:
+                if child not in seen:
+                    seen.add(child)
+                    stack.append((child, iter(child.inputs)))
+                    break
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+class Graph:
+    """The subgraph reachable from ``outputs``: its nodes in topological order and their consumers."""
+
+    def __init__(self, outputs: Iterable[Node]):
+        self.outputs = list(outputs)
+        self.nodes = toposort(self.outputs)
+        self.consumers: dict[Node, list[Node]] = {n: [] for n in self.nodes}
+        for n in self.nodes:
+            for i in dict.fromkeys(n.inputs):  # a consumer is listed once even if it uses V twice
+                self.consumers[i].append(n)
+
+    def __contains__(self, node) -> bool:
+        return node in self.consumers
+
+    def variables(self) -> list[Variable]:
+        return [n for n in self.nodes if isinstance(n, Variable)]
+
+
+def get_consumers(V: Node, graph) -> list[Node]:
+    """The nodes of ``graph`` (a ``Graph`` or a list of output nodes) that take ``V`` as input."""
+    if not isinstance(graph, Graph):
+        graph = Graph(graph if isinstance(graph, (list, tuple)) else [graph])
+    return list(graph.consumers.get(V, ()))
+
+
+def flatten_outputs(outputs) -> tuple[list[Node], bool]:
+    """Accept one node or a list of nodes; return the list and whether a single node was given."""
+    if isinstance(outputs, Node):
+        return [outputs], True
+    out = list(outputs)
+    for o in out:
+        if not isinstance(o, Node):
+            raise SymdiffError(f"expected symdiff nodes, got {type(o).__name__}")
+    return out, False
+
+
+from . import ops  # noqa: E402  (operators on Node build op nodes)

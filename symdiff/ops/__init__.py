@@ -1,0 +1,14 @@
+"""All operations and their public constructors."""
+from .base import Op
+from .elementwise import (
+    Elemwise, abs, add, cast, clip, cos, div, elu, equal, exp, expm1, full, greater,
+    greater_equal, hard_tanh, leaky_relu, less, less_equal, log, log1p, maximum, minimum, mul,
+    neg, not_equal, ones_like, power, relu, sigmoid, sign, sin, softplus, sqrt, square, sub, tan,
+    tanh, unbroadcast, where, zeros, zeros_like,
+)
+from .linalg import dot, matmul, outer
+from .nn import log_softmax, logsumexp, softmax
+from .reduction import max_ as max, mean, min_ as min, size, sum_ as sum
+from .structure import (
+    broadcast_to, concatenate, expand_dims, index, reshape, squeeze, stack, swapaxes, transpose,
+)

@@ -1,0 +1,80 @@
+"""The ``Op`` base class: one place per operation for its shape rule, evaluation and gradient.
+
+An op subclass declares, side by side:
+
+* ``infer(*inputs) -> (shape, dtype)`` - the static shape rule (raises ``ShapeError``);
+* ``perform(values, node, dims) -> ndarray`` - NumPy evaluation (``dims`` binds named dims);
+* ``bprop(inputs, output, D) -> list`` - the seed's ``op.bprop``: given ``D``, the gradient of the
+  target with respect to ``output``, return one symbolic gradient per input (``None`` where an
+  input is not differentiable). Gradient nodes reuse ``output`` and ``inputs``; they never
+  recompute the forward pass;
+* a Numba lowering (``code`` templates for elementwise ops, ``lower`` for the rest) used by
+  ``symdiff.compiler``.
+
+Ops are immutable values: two instances with the same class and parameters are equal, which is
+what lets the compiler merge common subexpressions.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..graph import Constant, Node, as_node
+from ..types import Shape
+
+# Constants up to this size are folded when every input of an op is constant.
+FOLD_LIMIT = 4096
+
+
+class Op:
+    """Base class of all operations. Subclasses set ``name`` and override the rules."""
+
+    name = "op"
+    fold_constants = True
+
+    def __init__(self, **params):
+        for k, v in params.items():
+            setattr(self, k, v)
+        self._params = tuple(sorted(params.items()))
+
+    # -- identity -----------------------------------------------------------------------------
+    def __eq__(self, other):
+        return type(self) is type(other) and self._params == other._params
+
+    def __hash__(self):
+        return hash((type(self), self._params))
+
+    def __repr__(self):
+        if not self._params:
+            return self.name
+        args = ", ".join(f"{k}={v!r}" for k, v in self._params)
+        return f"{self.name}{{{args}}}"
+
+    @property
+    def params(self) -> dict:
+        return dict(self._params)
+
+    # -- building nodes -----------------------------------------------------------------------
+    def __call__(self, *inputs) -> Node:
+        inputs = [as_node(x) for x in inputs]
+        shape, dtype = self.infer(*inputs)
+        if self.fold_constants and inputs and all(isinstance(x, Constant) for x in inputs):
+            if all(isinstance(d, int) for d in shape) and int(np.prod(shape)) <= FOLD_LIMIT:
+                with np.errstate(all="ignore"):
+                    value = np.asarray(self.perform([x.value for x in inputs], None, {}), dtype=dtype)
+                if not (value.dtype.kind == "f" and np.isnan(value).any()):
+                    const = Constant(value.copy())
+                    const.weak = all(x.weak for x in inputs)
+                    return const
+        return Node(self, inputs, shape, dtype)
+
+    # -- rules, overridden by subclasses ------------------------------------------------------
+    def infer(self, *inputs: Node) -> tuple[Shape, np.dtype]:
+        raise NotImplementedError
+
+    def perform(self, values: Sequence[np.ndarray], node: Node | None, dims: dict) -> np.ndarray:
+        raise NotImplementedError
+
+    def bprop(self, inputs: Sequence[Node], output: Node, D: Node) -> list[Node | None]:
+        raise NotImplementedError(f"{self.name} has no gradient")

@@ -1,0 +1,546 @@
+"""Elementwise operations: one small class per function, with its derivative beside it.
+
+Every class gives its NumPy function (``numpy``), its Numba scalar expression (``code``, a format
+string over the argument expressions) and ``grad``: the derivative rule for output-shaped
+gradients. ``Elemwise.bprop`` then sums each gradient over the axes its input was broadcast along.
+
+Conventions at non-differentiable points (the seeds' "max routes the gradient"):
+relu'(0) = 0, leaky_relu'(0) = alpha, abs'(0) = sign(0) = 0, sign' = 0, clip passes the gradient
+on the closed interval [lo, hi]; maximum/minimum split the gradient equally between tied inputs.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.special
+
+from ..errors import DTypeError
+from ..graph import Constant, Node, as_node
+from ..types import BOOL, broadcast_shapes, result_dtype
+from .base import Op
+
+
+class Elemwise(Op):
+    """An elementwise op over broadcast inputs."""
+
+    nin = 1
+    numpy = None          # the NumPy implementation
+    code = None           # Numba scalar expression, e.g. "np.exp({0})"
+    bool_output = False   # comparisons produce bool
+
+    def infer(self, *inputs):
+        if len(inputs) != self.nin:
+            raise TypeError(f"{self.name} takes {self.nin} inputs, got {len(inputs)}")
+        shape = broadcast_shapes(self.name, *(x.shape for x in inputs))
+        if self.bool_output:
+            return shape, BOOL
+        strong = [x.dtype for x in inputs if not (isinstance(x, Constant) and x.weak)]
+        return shape, result_dtype(*strong)
+
+    def perform(self, values, node, dims):
+        return type(self).numpy(*values)
+
+    def bprop(self, inputs, output, D):
+        grads = self.grad(inputs, output, D)
+        return [None if g is None else unbroadcast(g, x) for g, x in zip(grads, inputs)]
+
+    def grad(self, inputs, output, D) -> list:
+        """Output-shaped gradients for each input."""
+        raise NotImplementedError
+
+
+def unbroadcast(g: Node, like: Node) -> Node:
+    """Sum ``g`` over the axes along which ``like`` was broadcast, giving ``like``'s shape."""
+    if g.shape == like.shape:
+        return g
+    lead = len(g.shape) - len(like.shape)
+    if lead >= 0:
+        stretched = tuple(lead + i for i, d in enumerate(like.shape) if d == 1 and g.shape[lead + i] != 1)
+        if stretched:
+            g = sum_(g, axis=stretched, keepdims=True)
+        if lead:
+            g = sum_(g, axis=tuple(range(lead)))
+    if g.shape != like.shape:
+        g = broadcast_to(g, like.shape)
+    return g
+
+
+# ---------------------------------------------------------------------------------------------
+# Binary arithmetic
+# ---------------------------------------------------------------------------------------------
+class Add(Elemwise):
+    name, nin, numpy, code = "add", 2, np.add, "({0} + {1})"
+
+    def grad(self, inputs, output, D):
+        return [D, D]
+
+
+class Sub(Elemwise):
+    name, nin, numpy, code = "sub", 2, np.subtract, "({0} - {1})"
+
+    def grad(self, inputs, output, D):
+        return [D, -D]
+
+
+class Mul(Elemwise):
+    name, nin, numpy, code = "mul", 2, np.multiply, "({0} * {1})"
+
+    def grad(self, inputs, output, D):
+        a, b = inputs
+        return [D * b, D * a]
+
+
+class Div(Elemwise):
+    name, nin, numpy, code = "div", 2, np.divide, "({0} / {1})"
+
+    def grad(self, inputs, output, D):
+        a, b = inputs
+        return [D / b, -(D * output) / b]
+
+
+class Pow(Elemwise):
+    name, nin, numpy, code = "pow", 2, np.power, "({0} ** {1})"
+
+    def grad(self, inputs, output, D):
+        a, b = inputs
+        ga = D * b * power(a, b - 1)
+        gb = None if isinstance(b, Constant) else D * output * log(a)
+        return [ga, gb]
+
+
+def _tie_weight(p: Node, q: Node) -> Node:
+    """1 where p > q, 1/2 where p == q, 0 elsewhere: how maximum(p, q) routes the gradient to p."""
+    return where(greater(p, q), 1.0, where(equal(p, q), 0.5, 0.0))
+
+
+class Maximum(Elemwise):
+    name, nin, numpy, code = "maximum", 2, np.maximum, "_maximum({0}, {1})"
+
+    def grad(self, inputs, output, D):
+        a, b = inputs
+        return [D * _tie_weight(a, b), D * _tie_weight(b, a)]
+
+
+class Minimum(Elemwise):
+    name, nin, numpy, code = "minimum", 2, np.minimum, "_minimum({0}, {1})"
+
+    def grad(self, inputs, output, D):
+        a, b = inputs
+        return [D * _tie_weight(b, a), D * _tie_weight(a, b)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Comparisons and where
+# ---------------------------------------------------------------------------------------------
+class Compare(Elemwise):
+    nin, bool_output = 2, True
+
+    def grad(self, inputs, output, D):
+        return [None, None]
+
+
+class Greater(Compare):
+    name, numpy, code = "greater", np.greater, "({0} > {1})"
+
+
+class GreaterEqual(Compare):
+    name, numpy, code = "greater_equal", np.greater_equal, "({0} >= {1})"
+
+
+class Less(Compare):
+    name, numpy, code = "less", np.less, "({0} < {1})"
+
+
+class LessEqual(Compare):
+    name, numpy, code = "less_equal", np.less_equal, "({0} <= {1})"
+
+
+class Equal(Compare):
+    name, numpy, code = "equal", np.equal, "({0} == {1})"
+
+
+class NotEqual(Compare):
+    name, numpy, code = "not_equal", np.not_equal, "({0} != {1})"
+
+
+class Where(Elemwise):
+    name, nin, numpy, code = "where", 3, np.where, "({1} if {0} else {2})"
+
+    def infer(self, cond, a, b):
+        if cond.dtype != BOOL:
+            raise DTypeError(f"where: the condition must be boolean (a comparison), got {cond.dtype}")
+        shape = broadcast_shapes(self.name, cond.shape, a.shape, b.shape)
+        strong = [x.dtype for x in (a, b) if not (isinstance(x, Constant) and x.weak)]
+        return shape, result_dtype(*strong)
+
+    def grad(self, inputs, output, D):
+        cond = inputs[0]
+        return [None, where(cond, D, 0.0), where(cond, 0.0, D)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Unary functions
+# ---------------------------------------------------------------------------------------------
+class Neg(Elemwise):
+    name, numpy, code = "neg", np.negative, "(-{0})"
+
+    def grad(self, inputs, output, D):
+        return [-D]
+
+
+class Exp(Elemwise):
+    name, numpy, code = "exp", np.exp, "np.exp({0})"
+
+    def grad(self, inputs, output, D):
+        return [D * output]
+
+
+class Log(Elemwise):
+    name, numpy, code = "log", np.log, "np.log({0})"
+
+    def grad(self, inputs, output, D):
+        return [D / inputs[0]]
+
+
+class Log1p(Elemwise):
+    name, numpy, code = "log1p", np.log1p, "np.log1p({0})"
+
+    def grad(self, inputs, output, D):
+        return [D / (1.0 + inputs[0])]
+
+
+class Expm1(Elemwise):
+    name, numpy, code = "expm1", np.expm1, "np.expm1({0})"
+
+    def grad(self, inputs, output, D):
+        return [D * (output + 1.0)]
+
+
+class Sqrt(Elemwise):
+    name, numpy, code = "sqrt", np.sqrt, "np.sqrt({0})"
+
+    def grad(self, inputs, output, D):
+        return [D / (2.0 * output)]
+
+
+class Sin(Elemwise):
+    name, numpy, code = "sin", np.sin, "np.sin({0})"
+
+    def grad(self, inputs, output, D):
+        return [D * cos(inputs[0])]
+
+
+class Cos(Elemwise):
+    name, numpy, code = "cos", np.cos, "np.cos({0})"
+
+    def grad(self, inputs, output, D):
+        return [-(D * sin(inputs[0]))]
+
+
+class Tan(Elemwise):
+    name, numpy, code = "tan", np.tan, "np.tan({0})"
+
+    def grad(self, inputs, output, D):
+        return [D * (1.0 + output * output)]
+
+
+class Tanh(Elemwise):
+    name, numpy, code = "tanh", np.tanh, "np.tanh({0})"
+
+    def grad(self, inputs, output, D):
+        return [D * (1.0 - output * output)]
+
+
+class Sigmoid(Elemwise):
+    """1 / (1 + exp(-x)), evaluated without overflow for any x."""
+
+    name, numpy, code = "sigmoid", scipy.special.expit, "_sigmoid({0})"
+
+    def grad(self, inputs, output, D):
+        return [D * (output * (1.0 - output))]
+
+
+def _softplus(x):
+    return np.logaddexp(np.zeros((), dtype=np.result_type(x, np.float32)), x)
+
+
+class Softplus(Elemwise):
+    """log(1 + exp(x)), evaluated without overflow for any x."""
+
+    name, numpy, code = "softplus", staticmethod(_softplus), "_softplus({0})"
+
+    def grad(self, inputs, output, D):
+        return [D * sigmoid(inputs[0])]
+
+
+class Relu(Elemwise):
+    name, code = "relu", "_maximum({0}, 0.0)"
+
+    @staticmethod
+    def numpy(x):
+        return np.maximum(x, np.zeros((), x.dtype))
+
+    def grad(self, inputs, output, D):
+        return [where(greater(inputs[0], 0.0), D, 0.0)]
+
+
+class LeakyRelu(Elemwise):
+    name, code = "leaky_relu", "({0} if {0} > 0.0 else {alpha!r} * {0})"
+
+    def perform(self, values, node, dims):
+        x = values[0]
+        return np.where(x > 0, x, self.alpha * x)
+
+    def grad(self, inputs, output, D):
+        return [where(greater(inputs[0], 0.0), D, self.alpha * D)]
+
+
+class Elu(Elemwise):
+    name, code = "elu", "({0} if {0} > 0.0 else {alpha!r} * np.expm1({0}))"
+
+    def perform(self, values, node, dims):
+        x = values[0]
+        return np.where(x > 0, x, self.alpha * np.expm1(np.minimum(x, 0)))
+
+    def grad(self, inputs, output, D):
+        return [where(greater(inputs[0], 0.0), D, D * (output + self.alpha))]
+
+
+class Abs(Elemwise):
+    name, numpy, code = "abs", np.abs, "abs({0})"
+
+    def grad(self, inputs, output, D):
+        return [D * sign(inputs[0])]
+
+
+class Sign(Elemwise):
+    name, numpy, code = "sign", np.sign, "np.sign({0})"
+
+    def grad(self, inputs, output, D):
+        return [zeros_like(inputs[0])]
+
+
+class Clip(Elemwise):
+    """Clamp to [lo, hi]; ``clip(x, -1, 1)`` is the hard tanh."""
+
+    name, code = "clip", "_minimum(_maximum({0}, {lo!r}), {hi!r})"
+
+    def perform(self, values, node, dims):
+        return np.clip(values[0], self.lo, self.hi)
+
+    def grad(self, inputs, output, D):
+        x = inputs[0]
+        return [where(less(x, self.lo), 0.0, where(greater(x, self.hi), 0.0, D))]
+
+
+# ---------------------------------------------------------------------------------------------
+# Public constructors (with the algebraic simplifications that keep gradient graphs readable:
+# x + 0 -> x, x * 1 -> x, x * 0 -> 0, --x -> x).
+# ---------------------------------------------------------------------------------------------
+def const_value(x: Node):
+    """The single value of a constant node whose entries are all equal, else ``None``."""
+    while not isinstance(x, Constant):
+        if x.op is not None and type(x.op).__name__ == "BroadcastTo":
+            x = x.inputs[0]
+        else:
+            return None
+    v = x.value
+    if v.size == 0 or v.dtype == BOOL:
+        return None
+    first = v.flat[0]
+    return float(first) if np.all(v == first) else None
+
+
+def _same_shape_as(x: Node, shape, dtype) -> Node:
+    """``x`` broadcast to ``shape`` (the shape an elementwise result would have had)."""
+    if x.shape != shape:
+        x = broadcast_to(x, shape)
+    if x.dtype != dtype and not (isinstance(x, Constant)):
+        x = cast(x, dtype)
+    return x
+
+
+def _binary(op_cls, a, b, simplify):
+    a, b = as_node(a), as_node(b)
+    op = op_cls()
+    shape, dtype = op.infer(a, b)
+    short = simplify(a, b, const_value(a), const_value(b))
+    if short is not None:
+        return _same_shape_as(short, shape, dtype)
+    return op(a, b)
+
+
+def zeros(shape, dtype="float64") -> Node:
+    """A node of zeros (named dims allowed)."""
+    return full(shape, 0.0, dtype)
+
+
+def full(shape, value: float, dtype="float64") -> Node:
+    """A node filled with ``value`` (named dims allowed)."""
+    from ..types import as_dtype, as_shape
+
+    dtype = as_dtype(dtype)
+    c = Constant(np.array(value, dtype=dtype))
+    shape = as_shape(shape)
+    return c if shape == () else broadcast_to(c, shape)
+
+
+def zeros_like(x: Node) -> Node:
+    return zeros(x.shape, x.dtype)
+
+
+def ones_like(x: Node) -> Node:
+    return full(x.shape, 1.0, x.dtype)
+
+
+def add(a, b) -> Node:
+    """a + b with broadcasting."""
+    return _binary(Add, a, b, lambda a, b, va, vb: b if va == 0 else a if vb == 0 else None)
+
+
+def sub(a, b) -> Node:
+    """a - b with broadcasting."""
+    return _binary(Sub, a, b, lambda a, b, va, vb: a if vb == 0 else neg(b) if va == 0 else None)
+
+
+def _mul_simplify(a, b, va, vb):
+    if va == 0 or vb == 0:
+        return zeros((), result_dtype(a.dtype, b.dtype))
+    if va == 1:
+        return b
+    if vb == 1:
+        return a
+    if va == -1:
+        return neg(b)
+    if vb == -1:
+        return neg(a)
+    return None
+
+
+def mul(a, b) -> Node:
+    """a * b with broadcasting."""
+    return _binary(Mul, a, b, _mul_simplify)
+
+
+def div(a, b) -> Node:
+    """a / b with broadcasting."""
+    return _binary(Div, a, b, lambda a, b, va, vb: a if vb == 1 else None)
+
+
+def power(a, b) -> Node:
+    """a ** b; any real exponent (negative and fractional powers of positive bases)."""
+    return _binary(Pow, a, b, lambda a, b, va, vb: a if vb == 1 else None)
+
+
+def neg(x) -> Node:
+    x = as_node(x)
+    if x.op == Neg():
+        return x.inputs[0]
+    return Neg()(x)
+
+
+def _make_unary(cls):
+    def f(x) -> Node:
+        return cls()(x)
+
+    f.__name__ = cls.name
+    f.__doc__ = f"Elementwise {cls.name}. " + (cls.__doc__ or "")
+    return f
+
+
+exp = _make_unary(Exp)
+log = _make_unary(Log)
+log1p = _make_unary(Log1p)
+expm1 = _make_unary(Expm1)
+sqrt = _make_unary(Sqrt)
+sin = _make_unary(Sin)
+cos = _make_unary(Cos)
+tan = _make_unary(Tan)
+tanh = _make_unary(Tanh)
+sigmoid = _make_unary(Sigmoid)
+softplus = _make_unary(Softplus)
+relu = _make_unary(Relu)
+abs = _make_unary(Abs)
+sign = _make_unary(Sign)
+
+
+def leaky_relu(x, alpha: float = 0.01) -> Node:
+    """x for x > 0, alpha * x otherwise."""
+    return LeakyRelu(alpha=float(alpha))(x)
+
+
+def elu(x, alpha: float = 1.0) -> Node:
+    """x for x > 0, alpha * (exp(x) - 1) otherwise."""
+    return Elu(alpha=float(alpha))(x)
+
+
+def clip(x, lo: float, hi: float) -> Node:
+    """Clamp x to [lo, hi] (``clip(x, -1, 1)`` is the hard tanh)."""
+    if not lo <= hi:
+        from ..errors import SymdiffError
+
+        raise SymdiffError(f"clip: lo={lo} must not exceed hi={hi}")
+    return Clip(lo=float(lo), hi=float(hi))(x)
+
+
+def hard_tanh(x) -> Node:
+    """max(-1, min(1, x))."""
+    return clip(x, -1.0, 1.0)
+
+
+def maximum(a, b) -> Node:
+    """Elementwise max; ties split the gradient equally."""
+    return Maximum()(a, b)
+
+
+def minimum(a, b) -> Node:
+    """Elementwise min; ties split the gradient equally."""
+    return Minimum()(a, b)
+
+
+def greater(a, b) -> Node: return Greater()(a, b)
+def greater_equal(a, b) -> Node: return GreaterEqual()(a, b)
+def less(a, b) -> Node: return Less()(a, b)
+def less_equal(a, b) -> Node: return LessEqual()(a, b)
+def equal(a, b) -> Node: return Equal()(a, b)
+def not_equal(a, b) -> Node: return NotEqual()(a, b)
+
+
+def where(cond, a, b) -> Node:
+    """``a`` where ``cond`` holds, else ``b`` (cond is a comparison node)."""
+    return Where()(cond, a, b)
+
+
+def square(x) -> Node:
+    """x * x."""
+    x = as_node(x)
+    return mul(x, x)
+
+
+class Cast(Elemwise):
+    """Change the float dtype (float32 <-> float64)."""
+
+    name, code = "cast", "{0}"
+
+    def infer(self, x):
+        return x.shape, np.dtype(self.dtype)
+
+    def perform(self, values, node, dims):
+        return values[0].astype(self.dtype)
+
+    def grad(self, inputs, output, D):
+        return [cast(D, inputs[0].dtype)]
+
+
+def cast(x, dtype) -> Node:
+    """``x`` converted to ``dtype`` (float64 or float32)."""
+    from ..types import as_dtype
+
+    x = as_node(x)
+    dtype = as_dtype(dtype)
+    if x.dtype == dtype:
+        return x
+    return Cast(dtype=dtype.name)(x)
+
+
+from .reduction import sum_  # noqa: E402
+from .structure import broadcast_to  # noqa: E402

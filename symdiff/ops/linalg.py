@@ -1,0 +1,102 @@
+"""Matrix products: matmul (vectors, matrices, batches), dot and outer."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..graph import Node, as_node
+from ..types import broadcast_shapes, format_shape, result_dtype
+from .base import Op
+
+
+class Matmul(Op):
+    """``a @ b`` with NumPy's rules: 1-d operands are promoted and the added axis dropped."""
+
+    name = "matmul"
+
+    def infer(self, a, b):
+        if a.ndim == 0 or b.ndim == 0:
+            raise ShapeError(f"matmul: operands must be at least 1-d, got {format_shape(a.shape)} @ {format_shape(b.shape)}")
+        ka = a.shape[-1]
+        kb = b.shape[-2] if b.ndim >= 2 else b.shape[0]
+        if ka != kb:
+            raise ShapeError(
+                f"matmul: inner dims differ: {format_shape(a.shape)} @ {format_shape(b.shape)} ({ka!r} != {kb!r})"
+            )
+        batch = broadcast_shapes("matmul", a.shape[:-2], b.shape[:-2])
+        rows = a.shape[-2:-1] if a.ndim >= 2 else ()
+        cols = b.shape[-1:] if b.ndim >= 2 else ()
+        return batch + rows + cols, result_dtype(a.dtype, b.dtype)
+
+    def perform(self, values, node, dims):
+        return np.matmul(*values)
+
+    def bprop(self, inputs, output, D):
+        a, b = inputs
+        if a.ndim == 1 and b.ndim == 1:          # inner product
+            return [D * b, D * a]
+        if a.ndim == 1 and b.ndim == 2:          # row vector times matrix
+            return [b @ D, outer(a, D)]
+        if a.ndim == 2 and b.ndim == 1:          # matrix times vector
+            return [outer(D, b), a.T @ D]
+        if a.ndim == 2 and b.ndim == 2:
+            return [D @ b.T, a.T @ D]
+        # batched: promote vectors to matrices, differentiate, then undo the promotion
+        from .elementwise import unbroadcast
+        from .structure import expand_dims, squeeze, swapaxes
+
+        a2 = expand_dims(a, 0) if a.ndim == 1 else a
+        b2 = expand_dims(b, -1) if b.ndim == 1 else b
+        D2 = D
+        if a.ndim == 1:
+            D2 = expand_dims(D2, -2 if b.ndim >= 2 else -1)
+        if b.ndim == 1:
+            D2 = expand_dims(D2, -1)
+        ga = D2 @ swapaxes(b2, -1, -2)
+        gb = swapaxes(a2, -1, -2) @ D2
+        if a.ndim == 1:
+            ga = squeeze(unbroadcast(ga, a2) if ga.ndim > 2 else ga, 0)
+        if b.ndim == 1:
+            gb = squeeze(unbroadcast(gb, b2) if gb.ndim > 2 else gb, -1)
+        return [unbroadcast(ga, a), unbroadcast(gb, b)]
+
+
+def matmul(a, b) -> Node:
+    """Matrix product with NumPy's ``@`` semantics (vectors, matrices, broadcast batches)."""
+    a, b = as_node(a), as_node(b)
+    return Matmul()(a, b)
+
+
+class Outer(Op):
+    """Outer product of two vectors."""
+
+    name = "outer"
+
+    def infer(self, a, b):
+        if a.ndim != 1 or b.ndim != 1:
+            raise ShapeError(f"outer: needs two vectors, got {format_shape(a.shape)} and {format_shape(b.shape)}")
+        return (a.shape[0], b.shape[0]), result_dtype(a.dtype, b.dtype)
+
+    def perform(self, values, node, dims):
+        return np.outer(*values)
+
+    def bprop(self, inputs, output, D):
+        a, b = inputs
+        return [D @ b, a @ D]
+
+
+def outer(a, b) -> Node:
+    """Outer product ``a[:, None] * b[None, :]`` of two vectors."""
+    return Outer()(as_node(a), as_node(b))
+
+
+def dot(a, b) -> Node:
+    """``np.dot`` for operands of at most 2 dims (a scalar operand multiplies)."""
+    a, b = as_node(a), as_node(b)
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    if a.ndim > 2 or b.ndim > 2:
+        raise ShapeError(
+            f"dot: operands {format_shape(a.shape)} and {format_shape(b.shape)} have more than 2 dims; use matmul"
+        )
+    return matmul(a, b)

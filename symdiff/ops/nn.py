@@ -1,0 +1,97 @@
+"""Numerically stable softmax, log_softmax and logsumexp along axes.
+
+Each subtracts the maximum before exponentiating, so inputs of magnitude 1000 stay finite.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph import Node, as_node
+from ..types import normalize_axis
+from .base import Op
+from .reduction import reduced_shape
+
+
+def _shifted(x, axis):
+    """x - max(x) along axis, with all -inf slices shifted by 0 instead of NaN."""
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    return x - m, m
+
+
+class Softmax(Op):
+    name = "softmax"
+
+    def __init__(self, axis: tuple):
+        super().__init__(axis=axis)
+
+    def infer(self, x):
+        return x.shape, x.dtype
+
+    def perform(self, values, node, dims):
+        z, _ = _shifted(values[0], self.axis)
+        e = np.exp(z)
+        return e / np.sum(e, axis=self.axis, keepdims=True)
+
+    def bprop(self, inputs, output, D):
+        y = output
+        return [y * (D - sum_(D * y, self.axis, keepdims=True))]
+
+
+class LogSoftmax(Op):
+    name = "log_softmax"
+
+    def __init__(self, axis: tuple):
+        super().__init__(axis=axis)
+
+    def infer(self, x):
+        return x.shape, x.dtype
+
+    def perform(self, values, node, dims):
+        z, _ = _shifted(values[0], self.axis)
+        return z - np.log(np.sum(np.exp(z), axis=self.axis, keepdims=True))
+
+    def bprop(self, inputs, output, D):
+        return [D - exp(output) * sum_(D, self.axis, keepdims=True)]
+
+
+class LogSumExp(Op):
+    name = "logsumexp"
+
+    def __init__(self, axis: tuple, keepdims: bool):
+        super().__init__(axis=axis, keepdims=keepdims)
+
+    def infer(self, x):
+        return reduced_shape(x.shape, self.axis, self.keepdims), x.dtype
+
+    def perform(self, values, node, dims):
+        z, m = _shifted(values[0], self.axis)
+        out = m + np.log(np.sum(np.exp(z), axis=self.axis, keepdims=True))
+        return out if self.keepdims else np.squeeze(out, self.axis)
+
+    def bprop(self, inputs, output, D):
+        keep = (lambda t: t) if self.keepdims else (lambda t: expand_dims(t, self.axis))
+        return [keep(D) * exp(inputs[0] - keep(output))]
+
+
+def softmax(x, axis=-1) -> Node:
+    """exp(x) / sum(exp(x)) along ``axis``, stable for large inputs."""
+    x = as_node(x)
+    return Softmax(normalize_axis("softmax", axis, x.ndim))(x)
+
+
+def log_softmax(x, axis=-1) -> Node:
+    """x - logsumexp(x) along ``axis``, stable for large inputs."""
+    x = as_node(x)
+    return LogSoftmax(normalize_axis("log_softmax", axis, x.ndim))(x)
+
+
+def logsumexp(x, axis=None, keepdims: bool = False) -> Node:
+    """log(sum(exp(x))) along ``axis``, stable for large inputs."""
+    x = as_node(x)
+    return LogSumExp(normalize_axis("logsumexp", axis, x.ndim), bool(keepdims))(x)
+
+
+from .elementwise import exp  # noqa: E402
+from .reduction import sum_  # noqa: E402
+from .structure import expand_dims  # noqa: E402

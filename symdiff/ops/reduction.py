@@ -1,0 +1,119 @@
+"""Reductions along axes: sum, max, min (and mean, built on sum)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph import Node, as_node
+from ..types import concrete_shape, normalize_axis
+from .base import Op
+
+
+def reduced_shape(shape, axes, keepdims):
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+class Reduce(Op):
+    """Base of reductions; parameters ``axis`` (sorted tuple) and ``keepdims``."""
+
+    numpy = None
+
+    def __init__(self, axis: tuple, keepdims: bool):
+        super().__init__(axis=axis, keepdims=keepdims)
+
+    def infer(self, x):
+        return reduced_shape(x.shape, self.axis, self.keepdims), x.dtype
+
+    def perform(self, values, node, dims):
+        return type(self).numpy(values[0], axis=self.axis, keepdims=self.keepdims)
+
+    def keep(self, y: Node) -> Node:
+        """``y`` (a reduced value) with the reduced axes put back as size 1."""
+        return y if self.keepdims or not self.axis else expand_dims(y, self.axis)
+
+
+class Sum(Reduce):
+    name, numpy = "sum", np.sum
+
+    def bprop(self, inputs, output, D):
+        return [broadcast_to(self.keep(D), inputs[0].shape)]
+
+
+class Max(Reduce):
+    """Maximum along axes; the gradient is split equally between tied maxima."""
+
+    name, numpy = "max", np.max
+
+    def bprop(self, inputs, output, D):
+        x = inputs[0]
+        hit = equal(x, self.keep(output))
+        count = sum_(where(hit, 1.0, 0.0), axis=self.axis, keepdims=True)
+        return [where(hit, self.keep(D) / count, 0.0)]
+
+
+class Min(Max):
+    name, numpy = "min", np.min
+
+
+class SizeOf(Op):
+    """The number of elements in a shape with named dims, as a scalar (e.g. ``n`` in a mean)."""
+
+    name = "size"
+
+    def __init__(self, shape: tuple, dtype: str):
+        super().__init__(shape=shape, dtype=dtype)
+
+    def infer(self):
+        return (), np.dtype(self.dtype)
+
+    def perform(self, values, node, dims):
+        return np.array(np.prod(concrete_shape(self.shape, dims)), dtype=self.dtype)
+
+    def bprop(self, inputs, output, D):
+        return []
+
+
+def _reduce(cls, x, axis, keepdims) -> Node:
+    x = as_node(x)
+    axes = normalize_axis(cls.name, axis, x.ndim)
+    if not axes and not keepdims:
+        return x
+    return cls(axes, bool(keepdims))(x)
+
+
+def sum_(x, axis=None, keepdims: bool = False) -> Node:
+    """Sum over ``axis`` (None: all axes; an int or a tuple)."""
+    return _reduce(Sum, x, axis, keepdims)
+
+
+def max_(x, axis=None, keepdims: bool = False) -> Node:
+    """Maximum over ``axis``; ties share the gradient equally."""
+    return _reduce(Max, x, axis, keepdims)
+
+
+def min_(x, axis=None, keepdims: bool = False) -> Node:
+    """Minimum over ``axis``; ties share the gradient equally."""
+    return _reduce(Min, x, axis, keepdims)
+
+
+def size(x, axis=None) -> Node:
+    """The number of elements of ``x`` along ``axis`` as a scalar node (a constant when static)."""
+    x = as_node(x)
+    axes = normalize_axis("size", axis, x.ndim)
+    dims = tuple(x.shape[a] for a in axes)
+    if all(isinstance(d, int) for d in dims):
+        from ..graph import Constant
+
+        return Constant(np.array(float(np.prod(dims)), dtype=x.dtype))
+    return SizeOf(dims, x.dtype.name)()
+
+
+def mean(x, axis=None, keepdims: bool = False) -> Node:
+    """Arithmetic mean over ``axis``: ``sum(x, axis) / size``."""
+    x = as_node(x)
+    return sum_(x, axis, keepdims) / size(x, axis)
+
+
+from .elementwise import equal, where  # noqa: E402
+from .structure import broadcast_to, expand_dims  # noqa: E402

@@ -1,0 +1,388 @@
+"""Operations that move entries around: transpose, reshape, broadcast_to, expand_dims, squeeze,
+indexing, concatenate and stack."""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..graph import Node, as_node
+from ..types import as_shape, concrete_shape, format_shape, normalize_axis
+from .base import Op
+
+
+class Transpose(Op):
+    name = "transpose"
+
+    def __init__(self, axes: tuple):
+        super().__init__(axes=axes)
+
+    def infer(self, x):
+        return tuple(x.shape[a] for a in self.axes), x.dtype
+
+    def perform(self, values, node, dims):
+        return np.transpose(values[0], self.axes)
+
+    def bprop(self, inputs, output, D):
+        return [transpose(D, tuple(np.argsort(self.axes).tolist()))]
+
+
+def transpose(x, axes=None) -> Node:
+    """Permute axes (reverse them when ``axes`` is None), as ``np.transpose``."""
+    x = as_node(x)
+    if axes is None:
+        axes = tuple(range(x.ndim))[::-1]
+    axes = tuple(int(a) % max(x.ndim, 1) for a in axes)
+    if sorted(axes) != list(range(x.ndim)):
+        raise ShapeError(f"transpose: axes {axes} are not a permutation of the {x.ndim} dims of {format_shape(x.shape)}")
+    if axes == tuple(range(x.ndim)):
+        return x
+    if x.op is not None and isinstance(x.op, Transpose):  # transpose of transpose composes
+        inner = x.op.axes
+        return transpose(x.inputs[0], tuple(inner[a] for a in axes))
+    return Transpose(axes)(x)
+
+
+def swapaxes(x, a: int, b: int) -> Node:
+    """Exchange two axes."""
+    x = as_node(x)
+    axes = list(range(x.ndim))
+    axes[a], axes[b] = axes[b], axes[a]
+    return transpose(x, tuple(axes))
+
+
+class Reshape(Op):
+    name = "reshape"
+
+    def __init__(self, shape: tuple):
+        super().__init__(shape=shape)
+
+    def infer(self, x):
+        return self.shape, x.dtype
+
+    def perform(self, values, node, dims):
+        return np.reshape(values[0], concrete_shape(self.shape, dims))
+
+    def bprop(self, inputs, output, D):
+        return [reshape(D, inputs[0].shape)]
+
+
+def _split(shape):
+    ints = int(np.prod([d for d in shape if isinstance(d, int)]))
+    names = Counter(d for d in shape if isinstance(d, str))
+    return ints, names
+
+
+def reshape(x, shape) -> Node:
+    """Reshape; one entry may be -1. Named dims must be carried over by name."""
+    x = as_node(x)
+    if isinstance(shape, (int, str)):
+        shape = (shape,)
+    shape = tuple(shape)
+    n_free = sum(1 for d in shape if isinstance(d, int) and d == -1)
+    if n_free > 1:
+        raise ShapeError(f"reshape: at most one -1 in {shape}")
+    src_ints, src_names = _split(x.shape)
+    if n_free:
+        rest = tuple(d for d in shape if not (isinstance(d, int) and d == -1))
+        rest_ints, rest_names = _split(as_shape(rest))
+        left = src_names - rest_names
+        if (rest_names - src_names) or rest_ints == 0 or src_ints % rest_ints:
+            raise ShapeError(f"reshape: cannot reshape {format_shape(x.shape)} to {shape}")
+        if not left:
+            fill = src_ints // rest_ints
+        elif sum(left.values()) == 1 and src_ints == rest_ints:
+            fill = next(iter(left))
+        else:
+            raise ShapeError(
+                f"reshape: cannot infer -1 for {format_shape(x.shape)} -> {shape} with named dims; "
+                "give every dim explicitly"
+            )
+        shape = tuple(fill if (isinstance(d, int) and d == -1) else d for d in shape)
+    shape = as_shape(shape)
+    dst_ints, dst_names = _split(shape)
+    if dst_names != src_names or dst_ints != src_ints:
+        raise ShapeError(f"reshape: cannot reshape {format_shape(x.shape)} to {format_shape(shape)}")
+    if shape == x.shape:
+        return x
+    if x.op is not None and isinstance(x.op, Reshape):
+        x = x.inputs[0]
+        if shape == x.shape:
+            return x
+    return Reshape(shape)(x)
+
+
+class BroadcastTo(Op):
+    name = "broadcast_to"
+
+    def __init__(self, shape: tuple):
+        super().__init__(shape=shape)
+
+    def infer(self, x):
+        lead = len(self.shape) - x.ndim
+        ok = lead >= 0 and all(d == 1 or d == self.shape[lead + i] for i, d in enumerate(x.shape))
+        if not ok:
+            raise ShapeError(f"broadcast_to: cannot broadcast {format_shape(x.shape)} to {format_shape(self.shape)}")
+        return self.shape, x.dtype
+
+    def perform(self, values, node, dims):
+        return np.broadcast_to(values[0], concrete_shape(self.shape, dims))
+
+    def bprop(self, inputs, output, D):
+        from .elementwise import unbroadcast
+
+        return [unbroadcast(D, inputs[0])]
+
+
+def broadcast_to(x, shape) -> Node:
+    """Broadcast ``x`` to ``shape`` (named dims allowed)."""
+    x = as_node(x)
+    shape = as_shape(shape)
+    if shape == x.shape:
+        return x
+    if x.op is not None and isinstance(x.op, BroadcastTo):
+        x = x.inputs[0]
+    return BroadcastTo(shape)(x)
+
+
+class ExpandDims(Op):
+    """Insert size-1 axes at ``axis`` (positions in the output)."""
+
+    name = "expand_dims"
+
+    def __init__(self, axis: tuple):
+        super().__init__(axis=axis)
+
+    def infer(self, x):
+        shape = list(x.shape)
+        for a in self.axis:
+            shape.insert(a, 1)
+        return tuple(shape), x.dtype
+
+    def perform(self, values, node, dims):
+        return np.expand_dims(values[0], self.axis)
+
+    def bprop(self, inputs, output, D):
+        return [squeeze(D, self.axis)]
+
+
+def expand_dims(x, axis) -> Node:
+    """Insert size-1 axes (``axis`` counts in the result, as in ``np.expand_dims``)."""
+    x = as_node(x)
+    axis = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = normalize_axis("expand_dims", axis, x.ndim + len(axis))
+    return ExpandDims(axes)(x)
+
+
+class Squeeze(Op):
+    name = "squeeze"
+
+    def __init__(self, axis: tuple):
+        super().__init__(axis=axis)
+
+    def infer(self, x):
+        for a in self.axis:
+            if x.shape[a] != 1:
+                raise ShapeError(f"squeeze: axis {a} of {format_shape(x.shape)} is not of size 1")
+        return tuple(d for i, d in enumerate(x.shape) if i not in self.axis), x.dtype
+
+    def perform(self, values, node, dims):
+        return np.squeeze(values[0], self.axis)
+
+    def bprop(self, inputs, output, D):
+        return [expand_dims(D, self.axis)]
+
+
+def squeeze(x, axis=None) -> Node:
+    """Remove size-1 axes (all of them when ``axis`` is None)."""
+    x = as_node(x)
+    if axis is None:
+        axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
+    else:
+        axes = normalize_axis("squeeze", axis, x.ndim)
+    if not axes:
+        return x
+    return Squeeze(axes)(x)
+
+
+# ---------------------------------------------------------------------------------------------
+# Basic indexing: ints, slices (any step), None and Ellipsis.
+# ---------------------------------------------------------------------------------------------
+def _normalize_key(x: Node, key) -> tuple:
+    """A hashable canonical key: entries are int, ("slice", start, stop, step) or None."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    n_real = sum(1 for k in key if k is not None and k is not Ellipsis)
+    if sum(1 for k in key if k is Ellipsis) > 1:
+        raise ShapeError("index: only one Ellipsis is allowed")
+    if n_real > x.ndim:
+        raise ShapeError(f"index: too many indices ({n_real}) for shape {format_shape(x.shape)}")
+    out = []
+    for k in key:
+        if k is Ellipsis:
+            out.extend([("slice", None, None, None)] * (x.ndim - n_real))
+        elif k is None:
+            out.append(None)
+        elif isinstance(k, slice):
+            parts = []
+            for v in (k.start, k.stop, k.step):
+                if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer))):
+                    raise ShapeError(f"index: slice bounds must be ints, got {k}")
+                parts.append(None if v is None else int(v))
+            if parts[2] == 0:
+                raise ShapeError("index: slice step cannot be zero")
+            out.append(("slice", *parts))
+        elif isinstance(k, (int, np.integer)) and not isinstance(k, (bool, np.bool_)):
+            out.append(int(k))
+        else:
+            raise ShapeError(
+                f"index: unsupported index {k!r}; symdiff supports ints, slices, None and Ellipsis"
+            )
+    used = sum(1 for k in out if k is not None)
+    out.extend([("slice", None, None, None)] * (x.ndim - used))
+    return tuple(out)
+
+
+def _index_shape(shape, key):
+    out, axis = [], 0
+    for k in key:
+        if k is None:
+            out.append(1)
+            continue
+        d = shape[axis]
+        axis += 1
+        if isinstance(k, int):
+            if isinstance(d, int) and not -d <= k < d:
+                raise ShapeError(f"index: index {k} is out of bounds for axis {axis - 1} of size {d}")
+            continue
+        _, start, stop, step = k
+        if isinstance(d, int):
+            out.append(len(range(*slice(start, stop, step).indices(d))))
+        elif start is None and stop is None and step in (None, 1, -1):
+            out.append(d)
+        else:
+            raise ShapeError(
+                f"index: slice {slice(start, stop, step)} of the named dim {d!r} has no static size; "
+                "only ':' and '::-1' may slice a named dim"
+            )
+    return tuple(out)
+
+
+def _as_index(key):
+    return tuple(slice(*k[1:]) if isinstance(k, tuple) else k for k in key)
+
+
+class Index(Op):
+    name = "index"
+
+    def __init__(self, key: tuple):
+        super().__init__(key=key)
+
+    def infer(self, x):
+        return _index_shape(x.shape, self.key), x.dtype
+
+    def perform(self, values, node, dims):
+        try:
+            return values[0][_as_index(self.key)]
+        except IndexError as exc:
+            raise ShapeError(f"index: {exc}") from None
+
+    def bprop(self, inputs, output, D):
+        return [IndexGrad(self.key, inputs[0].shape)(D)]
+
+
+class IndexGrad(Op):
+    """Zeros of ``shape`` with the indexed entries set from the input (the gradient of indexing)."""
+
+    name = "index_grad"
+
+    def __init__(self, key: tuple, shape: tuple):
+        super().__init__(key=key, shape=shape)
+
+    def infer(self, g):
+        return self.shape, g.dtype
+
+    def perform(self, values, node, dims):
+        g = values[0]
+        out = np.zeros(concrete_shape(self.shape, dims), dtype=g.dtype)
+        out[_as_index(self.key)] = g
+        return out
+
+    def bprop(self, inputs, output, D):
+        return [Index(self.key)(D)]
+
+
+def index(x, key) -> Node:
+    """``x[key]`` for ints, slices (negative steps too), None and Ellipsis."""
+    x = as_node(x)
+    key = _normalize_key(x, key)
+    if all(k == ("slice", None, None, None) for k in key):
+        return x
+    return Index(key)(x)
+
+
+# ---------------------------------------------------------------------------------------------
+# Joining
+# ---------------------------------------------------------------------------------------------
+class Concatenate(Op):
+    name = "concatenate"
+
+    def __init__(self, axis: int):
+        super().__init__(axis=axis)
+
+    def infer(self, *xs):
+        from ..types import result_dtype
+
+        first = xs[0]
+        total = 0
+        for x in xs:
+            if x.ndim != first.ndim or any(
+                x.shape[i] != first.shape[i] for i in range(x.ndim) if i != self.axis
+            ):
+                raise ShapeError(
+                    f"concatenate: shapes {', '.join(format_shape(x.shape) for x in xs)} "
+                    f"do not match off axis {self.axis}"
+                )
+            d = x.shape[self.axis]
+            if not isinstance(d, int):
+                raise ShapeError(f"concatenate: axis {self.axis} has the named dim {d!r}; its total is not static")
+            total += d
+        shape = list(first.shape)
+        shape[self.axis] = total
+        return tuple(shape), result_dtype(*(x.dtype for x in xs))
+
+    def perform(self, values, node, dims):
+        return np.concatenate(values, axis=self.axis)
+
+    def bprop(self, inputs, output, D):
+        grads, start = [], 0
+        for x in inputs:
+            stop = start + x.shape[self.axis]
+            key = [slice(None)] * x.ndim
+            key[self.axis] = slice(start, stop)
+            grads.append(index(D, tuple(key)))
+            start = stop
+        return grads
+
+
+def concatenate(xs, axis: int = 0) -> Node:
+    """Join nodes along an existing axis."""
+    xs = [as_node(x) for x in xs]
+    if not xs:
+        raise ShapeError("concatenate: needs at least one input")
+    if any(x.ndim == 0 for x in xs):
+        raise ShapeError("concatenate: zero-dimensional inputs cannot be concatenated")
+    (axis,) = normalize_axis("concatenate", axis, xs[0].ndim)
+    if len(xs) == 1:
+        return xs[0]
+    return Concatenate(axis)(*xs)
+
+
+def stack(xs, axis: int = 0) -> Node:
+    """Join nodes of equal shape along a new axis."""
+    xs = [as_node(x) for x in xs]
+    if not xs:
+        raise ShapeError("stack: needs at least one input")
+    (axis,) = normalize_axis("stack", axis, xs[0].ndim + 1)
+    return concatenate([expand_dims(x, axis) for x in xs], axis)
