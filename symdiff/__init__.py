@@ -3,6 +3,7 @@
 Build a graph from variables and operations, add its gradient to the same graph with
 ``grad``/``build_grad``, then evaluate it with NumPy (``evaluate``) or compile it (``function``).
 """
+from .compiler import Function, function
 from .check import GradCheckError, check_grad, numeric_grad
 from .errors import (
     ConstantError, DisconnectedError, DTypeError, GradError, InputError, ShapeError, SymdiffError,
@@ -20,5 +21,15 @@ from .ops import (
     ones_like, outer, power, relu, reshape, sigmoid, sign, sin, size, softmax, softplus, sqrt,
     square, squeeze, stack, sub, sum, swapaxes, tan, tanh, transpose, where, zeros, zeros_like,
 )
+from .printing import GraphvizNotFoundError, dformat, dprint, pretty, render, to_dot
+from .custom import CustomOpError, elementwise
+from .sympy_interop import SympyConversionError, from_sympy, latex, to_sympy
 
 __version__ = "0.1.0"
+from .jacobian import (
+    MemoryLimitError, get_memory_limit, hessian, hvp, jacobian, jvp, set_memory_limit, vjp,
+)
+from .rewrite import clone, simplify
+from .vmap import vmap
+from . import optimize
+from .sparsity import SparseHessian

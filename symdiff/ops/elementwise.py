@@ -47,6 +47,10 @@ class Elemwise(Op):
         """Output-shaped gradients for each input."""
         raise NotImplementedError
 
+    def emit(self, args: list[str], node: Node) -> str:
+        """Numba lowering: the scalar expression of this op over argument expressions."""
+        return self.code.format(*args, **self.params)
+
 
 def unbroadcast(g: Node, like: Node) -> Node:
     """Sum ``g`` over the axes along which ``like`` was broadcast, giving ``like``'s shape."""
@@ -105,6 +109,22 @@ class Pow(Elemwise):
         ga = D * b * power(a, b - 1)
         gb = None if isinstance(b, Constant) else D * output * log(a)
         return [ga, gb]
+
+    def emit(self, args, node):
+        b = node.inputs[1]
+        if isinstance(b, Constant) and b.ndim == 0:  # cheap forms of common constant exponents
+            e, x = float(b.value), args[0]
+            if e == 1:
+                return x
+            if e == 2:
+                return f"({x} * {x})"
+            if e == 0.5:
+                return f"np.sqrt({x})"
+            if e == -1:
+                return f"(1.0 / {x})"
+            if e.is_integer() and -16 <= e <= 16:
+                return f"({x} ** {int(e)})"
+        return super().emit(args, node)
 
 
 def _tie_weight(p: Node, q: Node) -> Node:
@@ -519,7 +539,7 @@ def square(x) -> Node:
 class Cast(Elemwise):
     """Change the float dtype (float32 <-> float64)."""
 
-    name, code = "cast", "{0}"
+    name, code = "cast", "np.{dtype}({0})"
 
     def infer(self, x):
         return x.shape, np.dtype(self.dtype)

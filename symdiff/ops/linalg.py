@@ -31,6 +31,31 @@ class Matmul(Op):
     def perform(self, values, node, dims):
         return np.matmul(*values)
 
+    def lower(self, ctx, node, args, out):
+        a, b = node.inputs
+        x, y = (arg if v.dtype == node.dtype else f"{arg}.astype(np.{node.dtype.name})" for arg, v in zip(args, (a, b)))
+        if a.ndim <= 2 and b.ndim <= 2:
+            return [f"{out} = np.dot({x}, {y})"]
+        # batched: one BLAS product per matrix of the broadcast batch
+        nb = node.ndim - (a.ndim >= 2) - (b.ndim >= 2)
+        batch = node.shape[:nb]
+        idx = [f"j{k}" for k in range(nb)]
+
+        def sub(v, name):  # the matrix (or vector) of operand v for batch index idx
+            lead = v.ndim - (2 if v.ndim >= 2 else 1)
+            if lead <= 0:
+                return name
+            parts = ["0" if v.shape[k] == 1 and batch[nb - lead + k] != 1 else idx[nb - lead + k] for k in range(lead)]
+            return f"np.ascontiguousarray({name}[{', '.join(parts)}])"
+
+        lines = [f"{out} = np.empty({ctx.shape_expr(node.shape)}, dtype=np.{node.dtype.name})"]
+        indent = ""
+        for k, d in enumerate(batch):
+            lines.append(f"{indent}for {idx[k]} in range({ctx.dim(d)}):")
+            indent += "    "
+        lines.append(f"{indent}{out}[{', '.join(idx)}] = np.dot({sub(a, x)}, {sub(b, y)})")
+        return lines
+
     def bprop(self, inputs, output, D):
         a, b = inputs
         if a.ndim == 1 and b.ndim == 1:          # inner product
@@ -62,9 +87,23 @@ class Matmul(Op):
 
 
 def matmul(a, b) -> Node:
-    """Matrix product with NumPy's ``@`` semantics (vectors, matrices, broadcast batches)."""
+    """Matrix product with NumPy's ``@`` semantics (vectors, matrices, broadcast batches).
+
+    Folds a zero constant operand to zeros and an identity-matrix constant operand to the other
+    operand (when that leaves the result's shape unchanged).
+    """
+    from ..rewrite import is_identity, is_zero  # lazy: rewrite imports the ops
+    from .elementwise import cast, zeros
+
     a, b = as_node(a), as_node(b)
-    return Matmul()(a, b)
+    op = Matmul()
+    shape, dtype = op.infer(a, b)
+    if is_zero(a) or is_zero(b):
+        return zeros(shape, dtype)
+    for ident, other in ((a, b), (b, a)):
+        if is_identity(ident) and other.shape == shape:
+            return cast(other, dtype)
+    return op(a, b)
 
 
 class Outer(Op):
@@ -79,6 +118,9 @@ class Outer(Op):
 
     def perform(self, values, node, dims):
         return np.outer(*values)
+
+    def lower(self, ctx, node, args, out):
+        return [f"{out} = np.outer({args[0]}, {args[1]})"]
 
     def bprop(self, inputs, output, D):
         a, b = inputs

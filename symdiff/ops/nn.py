@@ -37,6 +37,9 @@ class Softmax(Op):
         y = output
         return [y * (D - sum_(D * y, self.axis, keepdims=True))]
 
+    def lower(self, ctx, node, args, out):
+        return _lower_rows(ctx, node, args[0], out, "_softmax_rows", self.axis, reduces=False)
+
 
 class LogSoftmax(Op):
     name = "log_softmax"
@@ -53,6 +56,9 @@ class LogSoftmax(Op):
 
     def bprop(self, inputs, output, D):
         return [D - exp(output) * sum_(D, self.axis, keepdims=True)]
+
+    def lower(self, ctx, node, args, out):
+        return _lower_rows(ctx, node, args[0], out, "_log_softmax_rows", self.axis, reduces=False)
 
 
 class LogSumExp(Op):
@@ -72,6 +78,9 @@ class LogSumExp(Op):
     def bprop(self, inputs, output, D):
         keep = (lambda t: t) if self.keepdims else (lambda t: expand_dims(t, self.axis))
         return [keep(D) * exp(inputs[0] - keep(output))]
+
+    def lower(self, ctx, node, args, out):
+        return _lower_rows(ctx, node, args[0], out, "_logsumexp_rows", self.axis, reduces=True)
 
 
 def softmax(x, axis=-1) -> Node:
@@ -95,3 +104,24 @@ def logsumexp(x, axis=None, keepdims: bool = False) -> Node:
 from .elementwise import exp  # noqa: E402
 from .reduction import sum_  # noqa: E402
 from .structure import expand_dims  # noqa: E402
+
+
+def _lower_rows(ctx, node, arg, out, helper, axis, reduces):
+    """Numba lowering of the softmax family: move ``axis`` to the end, run a row kernel, move back."""
+    x = node.inputs[0]
+    rest = [a for a in range(x.ndim) if a not in axis]
+    perm = tuple(rest) + tuple(axis)
+    outer = " * ".join(ctx.dim(x.shape[a]) for a in rest) or "1"
+    inner = " * ".join(ctx.dim(x.shape[a]) for a in axis) or "1"
+    moved = arg if perm == tuple(range(x.ndim)) else f"np.transpose({arg}, {perm})"
+    call = f"{helper}(np.ascontiguousarray({moved}).reshape(({outer}, {inner})))"
+    if reduces:
+        if node.ndim == 0:
+            return [f"{out} = {call}[0]"]
+        return [f"{out} = {call}.reshape({ctx.shape_expr(node.shape)})"]
+    moved_shape = ctx.shape_expr(tuple(x.shape[a] for a in perm))
+    back = tuple(int(i) for i in np.argsort(perm))
+    if perm == tuple(range(x.ndim)):
+        return [f"{out} = {call}.reshape({moved_shape})"]
+    return [f"{out} = np.transpose({call}.reshape({moved_shape}), {back})"]
+

@@ -15,9 +15,16 @@ def reduced_shape(shape, axes, keepdims):
 
 
 class Reduce(Op):
-    """Base of reductions; parameters ``axis`` (sorted tuple) and ``keepdims``."""
+    """Base of reductions; parameters ``axis`` (sorted tuple) and ``keepdims``.
+
+    Numba lowering: the code generator accumulates a reduction inside the loop over its input,
+    starting from ``init`` and applying ``update`` (a statement over ``{acc}`` and ``{x}``).
+    """
 
     numpy = None
+    init = "0.0"
+    update = "{acc} += {x}"
+    needs_nonempty = False  # True: reducing zero elements is an error (no identity)
 
     def __init__(self, axis: tuple, keepdims: bool):
         super().__init__(axis=axis, keepdims=keepdims)
@@ -44,6 +51,7 @@ class Max(Reduce):
     """Maximum along axes; the gradient is split equally between tied maxima."""
 
     name, numpy = "max", np.max
+    init, update, needs_nonempty = "-np.inf", "{acc} = _maximum({acc}, {x})", True
 
     def bprop(self, inputs, output, D):
         x = inputs[0]
@@ -54,6 +62,7 @@ class Max(Reduce):
 
 class Min(Max):
     name, numpy = "min", np.min
+    init, update = "np.inf", "{acc} = _minimum({acc}, {x})"
 
 
 class SizeOf(Op):
@@ -69,6 +78,9 @@ class SizeOf(Op):
 
     def perform(self, values, node, dims):
         return np.array(np.prod(concrete_shape(self.shape, dims)), dtype=self.dtype)
+
+    def lower(self, ctx, node, args, out):
+        return [f"{out} = np.{self.dtype}({' * '.join(ctx.dim(d) for d in self.shape) or 1})"]
 
     def bprop(self, inputs, output, D):
         return []

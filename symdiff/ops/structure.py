@@ -24,6 +24,11 @@ class Transpose(Op):
     def perform(self, values, node, dims):
         return np.transpose(values[0], self.axes)
 
+    def lower(self, ctx, node, args, out):
+        if self.axes == (1, 0):  # Numba types x.T as Fortran-contiguous: BLAS takes it as is
+            return [f"{out} = {args[0]}.T"]
+        return [f"{out} = np.transpose({args[0]}, {self.axes})"]
+
     def bprop(self, inputs, output, D):
         return [transpose(D, tuple(np.argsort(self.axes).tolist()))]
 
@@ -63,6 +68,9 @@ class Reshape(Op):
 
     def perform(self, values, node, dims):
         return np.reshape(values[0], concrete_shape(self.shape, dims))
+
+    def lower(self, ctx, node, args, out):
+        return lower_reshape(ctx, node, args[0], out)
 
     def bprop(self, inputs, output, D):
         return [reshape(D, inputs[0].shape)]
@@ -115,6 +123,7 @@ def reshape(x, shape) -> Node:
 
 class BroadcastTo(Op):
     name = "broadcast_to"
+    fold_constants = False  # a broadcast constant stays a scalar, never a materialised array
 
     def __init__(self, shape: tuple):
         super().__init__(shape=shape)
@@ -128,6 +137,10 @@ class BroadcastTo(Op):
 
     def perform(self, values, node, dims):
         return np.broadcast_to(values[0], concrete_shape(self.shape, dims))
+
+    def emit(self, args, node):
+        """Fused into elementwise loops: the loop reads the input with broadcast indexing."""
+        return args[0]
 
     def bprop(self, inputs, output, D):
         from .elementwise import unbroadcast
@@ -163,6 +176,9 @@ class ExpandDims(Op):
     def perform(self, values, node, dims):
         return np.expand_dims(values[0], self.axis)
 
+    def lower(self, ctx, node, args, out):
+        return lower_reshape(ctx, node, args[0], out)
+
     def bprop(self, inputs, output, D):
         return [squeeze(D, self.axis)]
 
@@ -190,8 +206,21 @@ class Squeeze(Op):
     def perform(self, values, node, dims):
         return np.squeeze(values[0], self.axis)
 
+    def lower(self, ctx, node, args, out):
+        return lower_reshape(ctx, node, args[0], out)
+
     def bprop(self, inputs, output, D):
         return [expand_dims(D, self.axis)]
+
+
+def lower_reshape(ctx, node: Node, arg: str, out: str) -> list[str]:
+    """Numba lowering shared by reshape, expand_dims and squeeze (views of contiguous data)."""
+    x = node.inputs[0]
+    if x.ndim == 0:
+        return [f"{out} = np.full({ctx.shape_expr(node.shape)}, {arg})"]
+    if node.ndim == 0:
+        return [f"{out} = np.ascontiguousarray({arg}).ravel()[0]"]
+    return [f"{out} = np.ascontiguousarray({arg}).reshape({ctx.shape_expr(node.shape)})"]
 
 
 def squeeze(x, axis=None) -> Node:
@@ -273,6 +302,35 @@ def _as_index(key):
     return tuple(slice(*k[1:]) if isinstance(k, tuple) else k for k in key)
 
 
+def _key_source(key) -> str:
+    """Source text of a canonical key (ints, slices and None only)."""
+    parts = []
+    for k in key:
+        if k is None:
+            parts.append("None")
+        elif isinstance(k, int):
+            parts.append(str(k))
+        else:
+            start, stop, step = ("" if v is None else str(v) for v in k[1:])
+            parts.append(f"{start}:{stop}" + (f":{step}" if step else ""))
+    return ", ".join(parts)
+
+
+def _bounds_checks(ctx, shape, key, arg) -> list[str]:
+    """Runtime checks for int indices into named dims (static dims are checked when building)."""
+    lines, axis = [], 0
+    for k in key:
+        if k is None:
+            continue
+        d = shape[axis]
+        if isinstance(k, int) and isinstance(d, str):
+            n = ctx.dim(d)
+            lines.append(f"if not -{n} <= {k} < {n}:")
+            lines.append(f"    raise IndexError('index {k} is out of bounds for axis {axis}')")
+        axis += 1
+    return lines
+
+
 class Index(Op):
     name = "index"
 
@@ -290,6 +348,9 @@ class Index(Op):
 
     def bprop(self, inputs, output, D):
         return [IndexGrad(self.key, inputs[0].shape)(D)]
+
+    def lower(self, ctx, node, args, out):
+        return [f"{out} = {args[0]}[{_key_source(self.key)}]"] + _bounds_checks(ctx, node.inputs[0].shape, self.key, args[0])
 
 
 class IndexGrad(Op):
@@ -311,6 +372,13 @@ class IndexGrad(Op):
 
     def bprop(self, inputs, output, D):
         return [Index(self.key)(D)]
+
+    def lower(self, ctx, node, args, out):
+        return [
+            f"{out} = np.zeros({ctx.shape_expr(self.shape)}, dtype=np.{node.dtype.name})",
+            *_bounds_checks(ctx, self.shape, self.key, out),
+            f"{out}[{_key_source(self.key)}] = {args[0]}",
+        ]
 
 
 def index(x, key) -> Node:
@@ -354,6 +422,10 @@ class Concatenate(Op):
 
     def perform(self, values, node, dims):
         return np.concatenate(values, axis=self.axis)
+
+    def lower(self, ctx, node, args, out):
+        cast = [a if x.dtype == node.dtype else f"{a}.astype(np.{node.dtype.name})" for a, x in zip(args, node.inputs)]
+        return [f"{out} = np.concatenate(({', '.join(cast)},), axis={self.axis})"]
 
     def bprop(self, inputs, output, D):
         grads, start = [], 0

@@ -1,0 +1,357 @@
+"""Lowering a graph to the Python source of ``@numba.njit`` kernels.
+
+The graph is first deduplicated (common subexpressions merged), then every node is assigned to a
+*block*:
+
+* a **loop** over one shape holds a run of elementwise nodes of that shape (fused into one loop
+  nest: intermediate results are scalar temporaries, not arrays) and the reductions (``sum``,
+  ``max``, ``min``) of values of that shape, accumulated inside the same loop;
+* a **call** block holds one other op, lowered by the op's own ``lower`` method (matmul through
+  BLAS with ``np.dot``, reshapes, indexing, softmax rows, ...).
+
+Blocks are created in topological order and a node may only join a block that is not older
+than any block it reads from, so block order is always a valid schedule. Large graphs are split
+into several kernels of bounded size, called in order by one entry kernel.
+
+Names in generated code are synthetic (``a0`` arguments, ``d0`` dims, ``c0`` constant arrays,
+``v12`` values, ``t12`` loop temporaries); user-chosen names appear only inside comments, escaped
+with ``ascii()`` so they can never become code.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..graph import Constant, Node, Variable, toposort
+from ..ops.elementwise import Elemwise
+from ..ops.reduction import Reduce, Sum
+from ..ops.structure import BroadcastTo
+
+# Blocks are grouped into kernels of at most this many generated lines (Numba/LLVM compile time
+# grows faster than linearly with function size).
+CHUNK_LINES = 600
+
+
+def merge_common(outputs: list[Node]) -> tuple[list[Node], dict[Node, Node]]:
+    """Merge structurally identical nodes. Returns the deduplicated order and node -> representative."""
+    rep: dict[Node, Node] = {}
+    seen: dict = {}
+    order = []
+    for n in toposort(outputs):
+        if isinstance(n, Constant):
+            small = n.value.size <= 64
+            key = ("const", n.dtype.str, n.shape, n.value.tobytes()) if small else ("node", n)
+        elif n.op is None:
+            key = ("node", n)
+        else:
+            key = (n.op, tuple(rep[i] for i in n.inputs), n.dtype.str, n.shape)
+        r = seen.setdefault(key, n)
+        rep[n] = r
+        if r is n:
+            order.append(n)
+    return order, rep
+
+
+def is_fusible(n: Node) -> bool:
+    return isinstance(n.op, (Elemwise, BroadcastTo))
+
+
+def literal(value) -> str:
+    """Source text of a scalar constant (floats and bools only: never user text)."""
+    v = value.item() if hasattr(value, "item") else value
+    if isinstance(v, (bool, np.bool_)):
+        return "True" if v else "False"
+    v = float(v)
+    if np.isinf(v):
+        return "np.inf" if v > 0 else "(-np.inf)"
+    return repr(v)
+
+
+def dtype_expr(dtype) -> str:
+    return f"np.{np.dtype(dtype).name}"
+
+
+@dataclass(eq=False)
+class Loop:
+    id: int
+    shape: tuple
+    members: list = field(default_factory=list)   # elementwise nodes, in order
+    sinks: list = field(default_factory=list)     # reductions fed from this loop
+
+
+@dataclass(eq=False)
+class Call:
+    id: int
+    node: Node
+
+
+class Lowering:
+    """Everything needed to turn one graph into kernel source."""
+
+    def __init__(self, inputs: list[Variable], outputs: list[Node], parallel: bool = False):
+        self.inputs = inputs
+        self.parallel = parallel
+        self.order, self.rep = merge_common(outputs)
+        self.outputs = [self.rep[o] for o in outputs]
+        self.consumers: dict[Node, list[Node]] = {n: [] for n in self.order}
+        for n in self.order:
+            for i in dict.fromkeys(self.rep[i] for i in n.inputs):
+                self.consumers[i].append(n)
+        self.names: dict[Node, str] = {}
+        self.dim_names: dict[str, str] = {}
+        self.const_args: list[Constant] = []
+        self._name_sources()
+        self.blocks = self._assign_blocks()
+        self._mark_materialized()
+
+    # -- naming -------------------------------------------------------------------------------
+    def _name_sources(self):
+        for k, v in enumerate(self.inputs):
+            v = self.rep.get(v, v)
+            self.names.setdefault(v, f"a{k}")
+            for d in v.shape:
+                if isinstance(d, str) and d not in self.dim_names:
+                    self.dim_names[d] = f"d{len(self.dim_names)}"
+        for n in self.order:
+            if isinstance(n, Variable) and n not in self.names:
+                from ..errors import InputError
+
+                raise InputError(f"the variable {n.name!r} is needed by the outputs but is not among the inputs")
+            if isinstance(n, Constant):
+                if n.ndim == 0:
+                    self.names[n] = literal(n.value)
+                else:
+                    self.names[n] = f"c{len(self.const_args)}"
+                    self.const_args.append(n)
+            for d in n.shape:
+                if isinstance(d, str) and d not in self.dim_names:
+                    from ..errors import ShapeError
+
+                    raise ShapeError(f"the named dim {d!r} is not the dim of any input")
+            if n.op is not None:
+                self.names[n] = f"v{n.id}"
+
+    def dim(self, d) -> str:
+        """Source text of one dim: an int literal or the synthetic name bound to a named dim."""
+        return str(d) if isinstance(d, int) else self.dim_names[d]
+
+    def shape_expr(self, shape) -> str:
+        inner = ", ".join(self.dim(d) for d in shape)
+        return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+    def label(self, n: Node) -> str:
+        """A one-line, escaped description of a node for comments."""
+        what = n.op.name if n.op is not None else "input"
+        params = "" if n.op is None or not n.op.params else repr(n.op).split("{", 1)[1].rstrip("}")
+        name = f" '{ascii(n.name)[1:-1]}'" if n.name else ""
+        text = f"{what}{name}{'(' + params + ')' if params else ''} shape={self.shape_expr(n.shape)}"
+        return text.replace("\n", " ")
+
+    # -- blocks -------------------------------------------------------------------------------
+    def _assign_blocks(self) -> list:
+        blocks: list = []
+        block_of: dict[Node, object] = {}
+        sink_of: dict[Node, Loop] = {}
+        latest_loop: dict[tuple, Loop] = {}
+
+        def deps_ok(n: Node, loop: Loop) -> bool:
+            for i in n.inputs:
+                b = block_of.get(self.rep[i])
+                if b is None:
+                    continue
+                if b.id > loop.id or sink_of.get(self.rep[i]) is loop:
+                    return False
+            return True
+
+        def loop_for(n: Node, shape) -> Loop:
+            loop = latest_loop.get(shape)
+            if loop is None or not deps_ok(n, loop):
+                loop = Loop(len(blocks), shape)
+                blocks.append(loop)
+                latest_loop[shape] = loop
+            return loop
+
+        for n in self.order:
+            if n.op is None:
+                continue
+            if is_fusible(n):
+                loop = loop_for(n, n.shape)
+                loop.members.append(n)
+                block_of[n] = loop
+            elif isinstance(n.op, Reduce):
+                loop = loop_for(n, self.rep[n.inputs[0]].shape)
+                loop.sinks.append(n)
+                block_of[n] = loop
+                sink_of[n] = loop
+            else:
+                b = Call(len(blocks), n)
+                blocks.append(b)
+                block_of[n] = b
+        self.block_of = block_of
+        return blocks
+
+    def _mark_materialized(self):
+        outs = set(self.outputs)
+        self.materialized: set[Node] = set()
+        for b in self.blocks:
+            if not isinstance(b, Loop):
+                continue
+            inside = set(b.members) | set(b.sinks)
+            for m in b.members:
+                if m in outs or any(c not in inside for c in self.consumers[m]):
+                    self.materialized.add(m)
+                elif any(c in b.sinks for c in self.consumers[m]) and not b.shape:
+                    self.materialized.add(m)
+
+    # -- emitting -----------------------------------------------------------------------------
+    def read(self, n: Node, loop: Loop | None, idx: list[str]) -> str:
+        """Expression for the value of ``n`` at loop index ``idx`` (broadcast as needed)."""
+        n = self.rep[n]
+        if loop is not None and self.block_of.get(n) is loop and n in loop.members and loop.shape:
+            return f"t{n.id}"
+        name = self.names[n]
+        if n.ndim == 0 or not idx:
+            return name
+        lead = len(idx) - n.ndim
+        parts = []
+        for k, d in enumerate(n.shape):
+            out_d = loop.shape[lead + k]
+            parts.append("0" if (d == 1 and out_d != 1) else idx[lead + k])
+        return f"{name}[{', '.join(parts)}]"
+
+    def emit_loop(self, loop: Loop) -> list[str]:
+        lines: list[str] = []
+        idx = [f"i{k}" for k in range(len(loop.shape))]
+        # outputs of the loop: arrays for materialized members, accumulators for reductions
+        for m in loop.members:
+            if m in self.materialized and loop.shape:
+                lines.append(f"{self.names[m]} = np.empty({self.shape_expr(m.shape)}, dtype={dtype_expr(m.dtype)})  # {self.label(m)}")
+        for r in loop.sinks:
+            init = r.op.init
+            reduced = [loop.shape[a] for a in r.op.axis]
+            if r.op.needs_nonempty and any(not isinstance(d, int) or d == 0 for d in reduced):
+                size = " * ".join(self.dim(d) for d in reduced)
+                lines.append(f"if {size} == 0:")
+                lines.append(f"    raise ValueError('{r.op.name}: zero-size reduction has no identity')")
+            if r.ndim == 0:
+                lines.append(f"{self.names[r]} = {init}  # {self.label(r)}")
+            else:
+                lines.append(
+                    f"{self.names[r]} = np.full({self.shape_expr(r.shape)}, {init}, dtype={dtype_expr(r.dtype)})  # {self.label(r)}"
+                )
+        body: list[str] = []
+        for m in loop.members:
+            args = [self.read(i, loop, idx) for i in m.inputs]
+            expr = m.op.emit(args, m) if hasattr(m.op, "emit") else "{0}".format(*args)
+            if not loop.shape:
+                body.append(f"{self.names[m]} = {expr}  # {self.label(m)}")
+                continue
+            body.append(f"t{m.id} = {expr}")
+            if m in self.materialized:
+                body.append(f"{self.names[m]}[{', '.join(idx)}] = t{m.id}")
+        for r in loop.sinks:
+            val = self.read(r.inputs[0], loop, idx)
+            if r.ndim == 0:
+                target = self.names[r]
+            else:
+                keep = [("0" if k in r.op.axis else i) for k, i in enumerate(idx)] if r.op.keepdims else [
+                    i for k, i in enumerate(idx) if k not in r.op.axis]
+                target = f"{self.names[r]}[{', '.join(keep)}]"
+            body.append(r.op.update.format(acc=target, x=val))
+        if not loop.shape:
+            return lines + body
+        use_prange = self.parallel and all(r.ndim == 0 and isinstance(r.op, Sum) for r in loop.sinks)
+        indent = ""
+        for k, d in enumerate(loop.shape):
+            rng = "prange" if (use_prange and k == 0) else "range"
+            lines.append(f"{indent}for {idx[k]} in {rng}({self.dim(d)}):")
+            indent += "    "
+        lines.extend(indent + b for b in body)
+        if not body:
+            lines.append(indent + "pass")
+        return lines
+
+    def emit_call(self, block: Call) -> list[str]:
+        n = block.node
+        args = [self.names[self.rep[i]] for i in n.inputs]
+        lines = n.op.lower(self, n, args, self.names[n])
+        lines[0] += f"  # {self.label(n)}"
+        return lines
+
+    def block_lines(self, b) -> list[str]:
+        return self.emit_loop(b) if isinstance(b, Loop) else self.emit_call(b)
+
+    # -- kernels ------------------------------------------------------------------------------
+    def arg_names(self) -> list[str]:
+        return (
+            [self.names[self.rep.get(v, v)] for v in self.inputs]
+            + [self.names[c] for c in self.const_args]
+            + list(self.dim_names.values())
+        )
+
+    def source(self) -> str:
+        """The complete module source: imports, chunk kernels and the entry kernel ``kernel``."""
+        blocks = [(b, self.block_lines(b)) for b in self.blocks]
+        chunks, cur, size = [], [], 0
+        for b, lines in blocks:
+            if cur and size + len(lines) > CHUNK_LINES:
+                chunks.append(cur)
+                cur, size = [], 0
+            cur.append((b, lines))
+            size += len(lines)
+        if cur or not chunks:
+            chunks.append(cur)
+        deco = "@njit(cache=True, error_model='numpy', parallel=True)" if self.parallel else "@njit(cache=True, error_model='numpy')"
+        head = [
+            "# Generated by symdiff. Names are synthetic: a* inputs, c* constant arrays, d* named dims,",
+            "# v* values, t* loop temporaries. Comments describe the node each line computes.",
+            "import numpy as np",
+            "from numba import njit, prange",
+            "from symdiff.compiler.runtime import *",
+            "",
+        ]
+        args = self.arg_names()
+        out_exprs = [self.names[o] for o in self.outputs]
+        ret = "(" + ", ".join(out_exprs) + ("," if len(out_exprs) == 1 else "") + ")"
+        if len(chunks) == 1:
+            body = [line for _, lines in chunks[0] for line in lines]
+            return "\n".join(head + ["", deco, f"def kernel({', '.join(args)}):"]
+                             + ["    " + line for line in body] + [f"    return {ret}", ""])
+        # several chunks: each returns the values later chunks or the outputs need
+        defined_in: dict[str, int] = {}
+        for j, chunk in enumerate(chunks):
+            for b, _ in chunk:
+                nodes = [b.node] if isinstance(b, Call) else [m for m in b.members if m in self.materialized or not b.shape] + b.sinks
+                for n in nodes:
+                    defined_in[self.names[n]] = j
+        used_by: dict[int, set[str]] = {j: set() for j in range(len(chunks))}
+        for j, chunk in enumerate(chunks):
+            for b, _ in chunk:
+                nodes = [b.node] if isinstance(b, Call) else b.members + b.sinks
+                for n in nodes:
+                    for i in n.inputs:
+                        used_by[j].add(self.names[self.rep[i]])
+        needed_later = set(out_exprs)
+        src = list(head)
+        main = []
+        returns_of: list[list[str]] = [[] for _ in chunks]
+        for j in reversed(range(len(chunks))):
+            returns_of[j] = sorted(nm for nm in needed_later if defined_in.get(nm) == j)
+            needed_later |= used_by[j]
+        for j, chunk in enumerate(chunks):
+            params = sorted(nm for nm in used_by[j] if defined_in.get(nm, -1) < j and not _is_literal(nm))
+            dims_used = [d for d in self.dim_names.values() if any(d in line for _, ls in chunk for line in ls)]
+            params = params + [d for d in dims_used if d not in params]
+            body = [line for _, lines in chunk for line in lines]
+            rets = returns_of[j]
+            src += ["", deco, f"def _k{j}({', '.join(params)}):"] + ["    " + line for line in body]
+            src.append(f"    return ({', '.join(rets)}{',' if len(rets) == 1 else ''})")
+            lhs = ", ".join(rets) + ("," if len(rets) == 1 else "")
+            main.append(f"    {lhs} = _k{j}({', '.join(params)})" if rets else f"    _k{j}({', '.join(params)})")
+        src += ["", deco, f"def kernel({', '.join(args)}):"] + main + [f"    return {ret}", ""]
+        return "\n".join(src)
+
+
+def _is_literal(text: str) -> bool:
+    return not text[:1].isalpha() or text in ("True", "False") or text.startswith("np.")

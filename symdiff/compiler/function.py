@@ -1,0 +1,251 @@
+"""``sd.function``: compile graph outputs to a fast callable.
+
+The callable is a small generated Python wrapper that converts and checks every argument
+(count, dtype, shape, consistent named dims, contiguity) and then calls the compiled Numba
+kernel's entry point directly. Kernel modules are written to a cache folder keyed by a hash of
+their source (which encodes the graph, dtypes and static shapes), the symdiff version and the
+Numba version, so a new process reuses compiled machine code through Numba's own cache.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import tempfile
+import time
+from typing import Sequence
+
+import numba
+import numpy as np
+from numba import types as nbt
+
+from ..errors import DTypeError, InputError, ShapeError, SymdiffError
+from ..graph import Node, Variable, flatten_outputs
+from ..types import format_shape
+from .codegen import Lowering
+
+_CHECKED_FALLBACK: list[str] = []
+
+
+def cache_dir() -> str:
+    """The kernel cache folder: ``$SYMDIFF_CACHE_DIR`` or ``~/.cache/symdiff``."""
+    return os.environ.get("SYMDIFF_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "symdiff")
+
+
+def _load_module(source: str, key: str):
+    """Import the kernel source from a file in the cache folder (Numba caches next to it).
+
+    Falls back to a private temporary folder when the cache folder is not writable, and to
+    compiling without a disk cache if loading from the cache fails in any way.
+    """
+    from .. import __version__
+
+    for folder in (cache_dir(), None):
+        try:
+            if folder is None:
+                folder = tempfile.mkdtemp(prefix="symdiff-")
+            os.makedirs(folder, exist_ok=True)
+            path = os.path.join(folder, f"symdiff_{key}.py")
+            if not os.path.exists(path):
+                tmp = f"{path}.{os.getpid()}.tmp"
+                with open(tmp, "w") as fh:
+                    fh.write(source)
+                os.replace(tmp, path)  # atomic: readers never see a half-written file
+            with open(path) as fh:
+                if fh.read() != source:  # a corrupt or foreign file: do not trust it
+                    raise OSError("cache file content mismatch")
+            name = f"symdiff_kernel_{key}"
+            if name in sys.modules:
+                return sys.modules[name]
+            spec = importlib.util.spec_from_file_location(name, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module  # Numba's cache re-imports the module by name
+            spec.loader.exec_module(module)
+            return module
+        except Exception:
+            continue
+    namespace: dict = {}
+    exec(compile(source.replace("cache=True", "cache=False"), f"<symdiff {key}>", "exec"), namespace)
+    return _Namespace(namespace)
+
+
+class _Namespace:
+    def __init__(self, d):
+        self.__dict__.update(d)
+
+
+def _numba_type(node_or_const, scalar: bool):
+    dt = numba.from_dtype(node_or_const.dtype)
+    if scalar:
+        return dt
+    return nbt.Array(dt, node_or_const.ndim, "C")
+
+
+class Function:
+    """A compiled graph. Call it with arrays in the order of ``inputs``, or by variable name.
+
+    Returns one value per output (a list when ``outputs`` was a list): arrays, and NumPy scalars
+    (``np.float64`` / ``np.float32``) for 0-d outputs, exactly as ``sd.evaluate`` does.
+    Attributes: ``source`` (the generated Numba code), ``wrapper_source`` (the argument checks),
+    ``compile_seconds``.
+    """
+
+    def __init__(self, inputs: Sequence[Variable], outputs, *, parallel: bool = False):
+        inputs = list(inputs)
+        for v in inputs:
+            if not isinstance(v, Variable):
+                raise InputError(f"inputs must be variables (sd.tensor(...)), got {v!r:.80}")
+        if len(set(inputs)) != len(inputs):
+            raise InputError("a variable is listed twice among the inputs")
+        outs, self._single = flatten_outputs(outputs)
+        self.inputs = inputs
+        self.outputs = outs
+        names = [v.name for v in inputs]
+        self._positions = {n: k for k, n in enumerate(names) if names.count(n) == 1}
+        t0 = time.perf_counter()
+        lowering = Lowering(inputs, outs, parallel=parallel)
+        self.source = lowering.source()
+        from .. import __version__
+
+        key = hashlib.sha256(
+            f"{__version__}|{numba.__version__}|{np.__version__}|{self.source}".encode()
+        ).hexdigest()[:24]
+        module = _load_module(self.source, key)
+        sig = tuple(_numba_type(v, v.ndim == 0) for v in inputs) + tuple(
+            _numba_type(c, False) for c in lowering.const_args
+        ) + (nbt.int64,) * len(lowering.dim_names)
+        kernel = module.kernel
+        kernel.compile(sig)
+        self._kernel = kernel
+        self._entry = kernel.overloads[sig].entry_point
+        self.compile_seconds = time.perf_counter() - t0
+        self.wrapper_source = _wrapper_source(inputs, outs, lowering)
+        namespace = {
+            "_entry": self._entry,
+            "_consts": tuple(c.value for c in lowering.const_args),
+            "_ndarray": np.ndarray,
+            "_convert": self._convert,
+            "_scalar": self._scalar,
+            "_bad": self._bad,
+            "_result_types": tuple(np.dtype(o.dtype).type for o in outs),
+            "_float": float,
+        }
+        exec(compile(self.wrapper_source, "<symdiff wrapper>", "exec"), namespace)
+        self._call = namespace["call"]
+
+    # -- calling ----------------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        if kwargs:
+            args = self._bind_keywords(args, kwargs)
+        elif len(args) != len(self.inputs):
+            raise InputError(
+                f"expected {len(self.inputs)} arguments ({', '.join(repr(v.name) for v in self.inputs)}), got {len(args)}"
+            )
+        try:
+            result = self._call(*args)
+        except (ValueError, IndexError, ZeroDivisionError) as exc:
+            if isinstance(exc, SymdiffError):
+                raise
+            raise ShapeError(str(exc)) from None
+        return result[0] if self._single else list(result)
+
+    def _bind_keywords(self, args, kwargs):
+        full = list(args) + [None] * (len(self.inputs) - len(args))
+        if len(args) > len(self.inputs):
+            raise InputError(f"expected at most {len(self.inputs)} arguments, got {len(args)}")
+        given = [True] * len(args) + [False] * (len(self.inputs) - len(args))
+        for name, value in kwargs.items():
+            k = self._positions.get(name)
+            if k is None:
+                known = ", ".join(repr(v.name) for v in self.inputs)
+                raise InputError(f"unknown argument {name!r}; the inputs are {known}")
+            if given[k]:
+                raise InputError(f"argument {name!r} given twice")
+            full[k], given[k] = value, True
+        missing = [self.inputs[k].name for k, g in enumerate(given) if not g]
+        if missing:
+            raise InputError(f"missing arguments: {', '.join(map(repr, missing))}")
+        return full
+
+    def _convert(self, value, k: int) -> np.ndarray:
+        """Slow path of argument conversion: anything array-like of real numbers."""
+        v = self.inputs[k]
+        if isinstance(value, Node):
+            raise InputError(f"argument {v.name!r}: expected an array, got a symbolic node")
+        try:
+            arr = np.asarray(value)
+        except Exception as exc:
+            raise InputError(f"argument {v.name!r}: cannot convert {type(value).__name__} to an array: {exc}") from None
+        if arr.dtype.kind not in "biuf":
+            raise DTypeError(f"argument {v.name!r}: expected real numbers, got dtype {arr.dtype}")
+        if arr.ndim != v.ndim:
+            self._bad(k, arr)
+        if arr.ndim == 0:  # np.ascontiguousarray would make it 1-d
+            return arr.astype(v.dtype)
+        return np.ascontiguousarray(arr, dtype=v.dtype)
+
+    def _scalar(self, value, k: int):
+        """Slow path for 0-d arguments."""
+        arr = self._convert(value, k)
+        return float(arr) if arr.dtype == np.float64 else arr[()]
+
+    def _bad(self, k: int, arr, dim=None, bound=None):
+        v = self.inputs[k]
+        shape = tuple(np.shape(arr))
+        if dim is not None:
+            raise ShapeError(
+                f"argument {v.name!r}: dim {dim!r} is {bound[1]} here but {bound[0]} in an earlier argument "
+                f"(shape {shape} for {format_shape(v.shape)})"
+            )
+        raise ShapeError(f"argument {v.name!r}: expected shape {format_shape(v.shape)}, got {shape}")
+
+    def __repr__(self) -> str:
+        ins = ", ".join(v.name for v in self.inputs)
+        return f"<symdiff.Function ({ins}) -> {len(self.outputs)} output(s)>"
+
+
+def _wrapper_source(inputs, outputs, lowering: Lowering) -> str:
+    """The argument-checking wrapper as Python source (names synthetic, as in the kernels)."""
+    lines = [f"def call({', '.join(f'a{k}' for k in range(len(inputs)))}):"]
+    bound: set[str] = set()
+    for k, v in enumerate(inputs):
+        a = f"a{k}"
+        if v.ndim == 0:
+            if v.dtype == np.float64:
+                lines.append(f"    if type({a}) is not _float: {a} = _scalar({a}, {k})")
+            else:
+                lines.append(f"    {a} = _scalar({a}, {k})")
+            continue
+        dt = v.dtype.name
+        lines.append(
+            f"    if type({a}) is not _ndarray or {a}.dtype.name != '{dt}' or not {a}.flags.c_contiguous: {a} = _convert({a}, {k})"
+        )
+        lines.append(f"    if {a}.ndim != {v.ndim}: _bad({k}, {a})")
+        lines.append(f"    s = {a}.shape")
+        for j, d in enumerate(v.shape):
+            if isinstance(d, int):
+                lines.append(f"    if s[{j}] != {d}: _bad({k}, {a})")
+            else:
+                dn = lowering.dim_names[d]
+                if dn in bound:
+                    lines.append(f"    if s[{j}] != {dn}: _bad({k}, {a}, {d!r}, ({dn}, s[{j}]))")
+                else:
+                    lines.append(f"    {dn} = s[{j}]")
+                    bound.add(dn)
+    args = [f"a{k}" for k in range(len(inputs))] + [f"_consts[{j}]" for j in range(len(lowering.const_args))]
+    args += list(lowering.dim_names.values())
+    lines.append(f"    r = _entry({', '.join(args)})")
+    outs = []
+    for j, o in enumerate(outputs):
+        outs.append(f"_result_types[{j}](r[{j}])" if o.ndim == 0 else f"r[{j}]")
+    lines.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
+    return "\n".join(lines) + "\n"
+
+
+def function(inputs: Sequence[Variable], outputs, *, parallel: bool = False) -> Function:
+    """Compile ``outputs`` (a node or a list) as a function of ``inputs`` (variables, in call order).
+
+    ``parallel=True`` runs large loops with Numba's ``prange``.
+    """
+    return Function(inputs, outputs, parallel=parallel)

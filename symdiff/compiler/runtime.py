@@ -1,0 +1,87 @@
+"""Small Numba helpers that generated kernels call (scalar functions and row-wise softmax family).
+
+They are ``@njit`` functions of their own so that generated source stays readable and the
+numerics (overflow-free sigmoid and softplus, NaN-propagating max) live in one place.
+"""
+import math
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, inline="always")
+def _maximum(a, b):
+    if a != a:
+        return a
+    return a if a >= b else b
+
+
+@njit(cache=True, inline="always")
+def _minimum(a, b):
+    if a != a:
+        return a
+    return a if a <= b else b
+
+
+@njit(cache=True, inline="always")
+def _sigmoid(x):
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@njit(cache=True, inline="always")
+def _softplus(x):
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+@njit(cache=True)
+def _softmax_rows(x):
+    out = np.empty_like(x)
+    for r in range(x.shape[0]):
+        m = -np.inf
+        for c in range(x.shape[1]):
+            m = max(m, x[r, c])
+        if not np.isfinite(m):
+            m = 0.0
+        s = 0.0
+        for c in range(x.shape[1]):
+            e = math.exp(x[r, c] - m)
+            out[r, c] = e
+            s += e
+        for c in range(x.shape[1]):
+            out[r, c] /= s
+    return out
+
+
+@njit(cache=True)
+def _logsumexp_rows(x):
+    out = np.empty(x.shape[0], dtype=x.dtype)
+    for r in range(x.shape[0]):
+        m = -np.inf
+        for c in range(x.shape[1]):
+            m = max(m, x[r, c])
+        if not np.isfinite(m):
+            m = 0.0
+        s = 0.0
+        for c in range(x.shape[1]):
+            s += math.exp(x[r, c] - m)
+        out[r] = m + math.log(s)
+    return out
+
+
+@njit(cache=True)
+def _log_softmax_rows(x):
+    lse = _logsumexp_rows(x)
+    out = np.empty_like(x)
+    for r in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            out[r, c] = x[r, c] - lse[r]
+    return out
+
+
+__all__ = [
+    "_maximum", "_minimum", "_sigmoid", "_softplus", "_softmax_rows", "_logsumexp_rows",
+    "_log_softmax_rows",
+]
