@@ -31,6 +31,8 @@ from ..ops.structure import BroadcastTo
 # Blocks are grouped into kernels of at most this many generated lines (Numba/LLVM compile time
 # grows faster than linearly with function size).
 CHUNK_LINES = 600
+# A fused loop takes at most this many nodes; longer elementwise chains continue in a new loop.
+LOOP_NODES = 256
 
 
 def merge_common(outputs: list[Node]) -> tuple[list[Node], dict[Node, Node]]:
@@ -166,7 +168,7 @@ class Lowering:
 
         def loop_for(n: Node, shape) -> Loop:
             loop = latest_loop.get(shape)
-            if loop is None or not deps_ok(n, loop):
+            if loop is None or not deps_ok(n, loop) or len(loop.members) + len(loop.sinks) >= LOOP_NODES:
                 loop = Loop(len(blocks), shape)
                 blocks.append(loop)
                 latest_loop[shape] = loop
@@ -331,7 +333,10 @@ class Lowering:
                 nodes = [b.node] if isinstance(b, Call) else b.members + b.sinks
                 for n in nodes:
                     for i in n.inputs:
-                        used_by[j].add(self.names[self.rep[i]])
+                        i = self.rep[i]
+                        if isinstance(b, Loop) and b.shape and i in b.members:
+                            continue  # a loop temporary, not a value passed between kernels
+                        used_by[j].add(self.names[i])
         needed_later = set(out_exprs)
         src = list(head)
         main = []

@@ -33,15 +33,13 @@ def cache_dir() -> str:
     return os.environ.get("SYMDIFF_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "symdiff")
 
 
-def _load_module(source: str, key: str):
+def _load_module(source: str, key: str, use_disk: bool = True):
     """Import the kernel source from a file in the cache folder (Numba caches next to it).
 
     Falls back to a private temporary folder when the cache folder is not writable, and to
     compiling without a disk cache if loading from the cache fails in any way.
     """
-    from .. import __version__
-
-    for folder in (cache_dir(), None):
+    for folder in (cache_dir(), None) if use_disk else ():
         try:
             if folder is None:
                 folder = tempfile.mkdtemp(prefix="symdiff-")
@@ -91,7 +89,7 @@ class Function:
     ``compile_seconds``.
     """
 
-    def __init__(self, inputs: Sequence[Variable], outputs, *, parallel: bool = False):
+    def __init__(self, inputs: Sequence[Variable], outputs, *, parallel: bool = False, mode: str = "auto"):
         inputs = list(inputs)
         for v in inputs:
             if not isinstance(v, Variable):
@@ -103,8 +101,19 @@ class Function:
         self.outputs = outs
         names = [v.name for v in inputs]
         self._positions = {n: k for k, n in enumerate(names) if names.count(n) == 1}
+        if mode not in ("auto", "numba", "numpy"):
+            raise InputError(f"mode must be 'auto', 'numba' or 'numpy', got {mode!r}")
         t0 = time.perf_counter()
         lowering = Lowering(inputs, outs, parallel=parallel)
+        if mode == "numpy" or (mode == "auto" and len(lowering.order) > max_jit_nodes()):
+            self.mode = "numpy"
+            self.source = "# run by the NumPy virtual machine (graph larger than the jit budget)\n"
+            self.wrapper_source = ""
+            self._call = _NumpyProgram(inputs, outs)
+            self.compile_seconds = time.perf_counter() - t0
+            self.from_cache = False
+            return
+        self.mode = "numba"
         self.source = lowering.source()
         from .. import __version__
 
@@ -116,10 +125,15 @@ class Function:
             _numba_type(c, False) for c in lowering.const_args
         ) + (nbt.int64,) * len(lowering.dim_names)
         kernel = module.kernel
-        kernel.compile(sig)
+        try:
+            kernel.compile(sig)
+        except Exception:  # e.g. a corrupt cache entry: compile again without the disk cache
+            kernel = _load_module(self.source, key, use_disk=False).kernel
+            kernel.compile(sig)
         self._kernel = kernel
         self._entry = kernel.overloads[sig].entry_point
         self.compile_seconds = time.perf_counter() - t0
+        self.from_cache = bool(kernel.stats.cache_hits)  # machine code loaded from the disk cache
         self.wrapper_source = _wrapper_source(inputs, outs, lowering)
         namespace = {
             "_entry": self._entry,
@@ -205,6 +219,28 @@ class Function:
         return f"<symdiff.Function ({ins}) -> {len(self.outputs)} output(s)>"
 
 
+def max_jit_nodes() -> int:
+    """Graphs with more nodes than this (``$SYMDIFF_MAX_JIT_NODES``, default 3000) run on the NumPy
+    virtual machine in ``mode="auto"``: Numba needs tens of milliseconds per generated line."""
+    return int(os.environ.get("SYMDIFF_MAX_JIT_NODES", "3000"))
+
+
+class _NumpyProgram:
+    """The virtual machine: NumPy evaluation of a fixed schedule, each node once."""
+
+    def __init__(self, inputs, outputs):
+        from ..evaluate import bind_inputs, evaluate
+
+        self._inputs, self._outputs = inputs, outputs
+        self._bind, self._evaluate = bind_inputs, evaluate
+
+    def __call__(self, *args):
+        values = dict(zip(self._inputs, args))
+        self._bind(self._inputs, values)  # the same checks as the compiled wrapper
+        out = self._evaluate(self._outputs, values)
+        return tuple(out)
+
+
 def _wrapper_source(inputs, outputs, lowering: Lowering) -> str:
     """The argument-checking wrapper as Python source (names synthetic, as in the kernels)."""
     lines = [f"def call({', '.join(f'a{k}' for k in range(len(inputs)))}):"]
@@ -243,9 +279,11 @@ def _wrapper_source(inputs, outputs, lowering: Lowering) -> str:
     return "\n".join(lines) + "\n"
 
 
-def function(inputs: Sequence[Variable], outputs, *, parallel: bool = False) -> Function:
+def function(inputs: Sequence[Variable], outputs, *, parallel: bool = False, mode: str = "auto") -> Function:
     """Compile ``outputs`` (a node or a list) as a function of ``inputs`` (variables, in call order).
 
-    ``parallel=True`` runs large loops with Numba's ``prange``.
+    ``parallel=True`` runs large loops with Numba's ``prange``. ``mode="numba"`` always generates
+    Numba kernels; ``"numpy"`` runs the NumPy virtual machine; ``"auto"`` (default) uses Numba
+    unless the graph has more than ``max_jit_nodes()`` nodes.
     """
-    return Function(inputs, outputs, parallel=parallel)
+    return Function(inputs, outputs, parallel=parallel, mode=mode)

@@ -1,0 +1,69 @@
+"""``scatter``: place entries of one array at given positions of a zero array.
+
+Used by ``jacobian``/``hessian`` to expand a *compressed* Jacobian (one row per colour of the
+sparsity pattern) into the dense result: ``out.flat[dst] = x.flat[src]``, zeros elsewhere.
+The index arrays are int64 constant inputs; ``src`` and ``dst`` must each hold distinct entries,
+which makes the op injective, so its gradient is the scatter the other way round.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..graph import Constant, Node, as_node
+from ..types import concrete_shape, format_shape
+from .base import Op
+
+
+class Scatter(Op):
+    """``zeros(shape)`` with ``out.flat[dst] = x.flat[src]`` (src, dst: int64 constants)."""
+
+    name = "scatter"
+
+    def __init__(self, shape: tuple):
+        super().__init__(shape=shape)
+
+    def infer(self, x, src, dst):
+        for idx in (src, dst):
+            if not isinstance(idx, Constant) or idx.dtype.kind not in "iu" or idx.ndim != 1:
+                raise ShapeError("scatter: the index arrays must be 1-d integer constants")
+        if src.shape != dst.shape:
+            raise ShapeError(f"scatter: index arrays of shapes {format_shape(src.shape)} and {format_shape(dst.shape)} differ")
+        return tuple(self.shape), x.dtype
+
+    def perform(self, values, node, dims):
+        x, src, dst = values
+        out = np.zeros(int(np.prod(concrete_shape(self.shape, dims), dtype=np.int64)), dtype=x.dtype)
+        out[dst] = np.ravel(x)[src]
+        return out.reshape(concrete_shape(self.shape, dims))
+
+    def bprop(self, inputs, output, D):
+        x, src, dst = inputs
+        return [Scatter(tuple(x.shape))(D, dst, src), None, None]
+
+    def lower(self, ctx, node, args, out):
+        from ..compiler.codegen import dtype_expr
+
+        x, src, dst = args
+        size = " * ".join(ctx.dim(d) for d in node.shape) or "1"
+        return [
+            f"{out}_flat = np.zeros({size}, dtype={dtype_expr(node.dtype)})",
+            f"{out}_src = np.ascontiguousarray({x}).ravel()",
+            f"for {out}_q in range({src}.shape[0]):",
+            f"    {out}_flat[{dst}[{out}_q]] = {out}_src[{src}[{out}_q]]",
+            f"{out} = {out}_flat.reshape({ctx.shape_expr(node.shape)})",
+        ]
+
+
+def index_constant(values) -> Constant:
+    """An int64 index array as a constant node (for ``scatter``)."""
+    return Constant(np.ascontiguousarray(values, dtype=np.int64))
+
+
+def scatter(x, src, dst, shape) -> Node:
+    """Zeros of ``shape`` with ``out.flat[dst[q]] = x.flat[src[q]]``; ``src`` and ``dst`` are int
+    arrays (or int64 constants) of distinct entries."""
+    x = as_node(x)
+    src = src if isinstance(src, Constant) else index_constant(src)
+    dst = dst if isinstance(dst, Constant) else index_constant(dst)
+    return Scatter(tuple(shape))(x, src, dst)
