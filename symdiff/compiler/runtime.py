@@ -8,6 +8,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .fastmath import _exp, _tanh
+
 
 @njit(cache=True, inline="always")
 def _maximum(a, b):
@@ -25,15 +27,13 @@ def _minimum(a, b):
 
 @njit(cache=True, inline="always")
 def _sigmoid(x):
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
+    e = _exp(-abs(x))  # never overflows
+    return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
 
 
 @njit(cache=True, inline="always")
 def _softplus(x):
-    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+    return max(x, 0.0) + math.log1p(_exp(-abs(x)))
 
 
 @njit(cache=True)
@@ -47,7 +47,7 @@ def _softmax_rows(x):
             m = 0.0
         s = 0.0
         for c in range(x.shape[1]):
-            e = math.exp(x[r, c] - m)
+            e = _exp(x[r, c] - m)
             out[r, c] = e
             s += e
         for c in range(x.shape[1]):
@@ -66,7 +66,7 @@ def _logsumexp_rows(x):
             m = 0.0
         s = 0.0
         for c in range(x.shape[1]):
-            s += math.exp(x[r, c] - m)
+            s += _exp(x[r, c] - m)
         out[r] = m + math.log(s)
     return out
 
@@ -82,6 +82,6 @@ def _log_softmax_rows(x):
 
 
 __all__ = [
-    "_maximum", "_minimum", "_sigmoid", "_softplus", "_softmax_rows", "_logsumexp_rows",
+    "_exp", "_tanh", "_maximum", "_minimum", "_sigmoid", "_softplus", "_softmax_rows", "_logsumexp_rows",
     "_log_softmax_rows",
 ]

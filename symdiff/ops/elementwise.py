@@ -208,7 +208,7 @@ class Neg(Elemwise):
 
 
 class Exp(Elemwise):
-    name, numpy, code = "exp", np.exp, "np.exp({0})"
+    name, numpy, code = "exp", np.exp, "_exp({0})"  # vectorisable, see compiler/fastmath.py
 
     def grad(self, inputs, output, D):
         return [D * output]
@@ -264,7 +264,7 @@ class Tan(Elemwise):
 
 
 class Tanh(Elemwise):
-    name, numpy, code = "tanh", np.tanh, "np.tanh({0})"
+    name, numpy, code = "tanh", np.tanh, "_tanh({0})"  # vectorisable, see compiler/fastmath.py
 
     def grad(self, inputs, output, D):
         return [D * (1.0 - output * output)]
