@@ -1,0 +1,452 @@
+"""Sparse Hessians: sparsity patterns from the graph, row colouring, compressed products.
+
+``hessian(f, x, sparse=True)`` returns a ``SparseHessian``. Building it:
+
+1. **Pattern.** Index-level dependency patterns are propagated through the graph of
+   ``g = grad(f, x)``: each node gets a boolean ``scipy.sparse`` matrix whose rows are the node's
+   entries (C order) and whose columns are the entries of ``x``; entry ``(i, j)`` says "entry i
+   may depend on x_j". The per-op rules are in the table ``PATTERN_RULES``. The Hessian's pattern
+   is that of ``g`` (made symmetric).
+2. **Colouring.** Rows are greedily coloured (Curtis-Powell-Reid, distance-2 in the adjacency
+   graph) so that no two rows of one colour share a non-zero column.
+3. **Compressed Hessian.** One graph computes ``S^T H`` for the 0/1 seed matrix ``S`` of the
+   colouring: the Hessian-vector product graph batched (``vmap``) over the colours, so its cost
+   grows with the number of colours, not with ``n``.
+4. **Scatter.** ``H[i, j] = (S^T H)[colour(i), j]`` for every non-zero ``(i, j)``.
+
+Calling the object with values (``H(values)``) gives a ``scipy.sparse.csr_matrix``;
+``H.data(values)`` gives just the non-zeros, aligned with ``H.pattern``.
+
+The same patterns and colouring (``Compression``-style seeds) let ``jacobian``/``hessian``
+compute *dense* results of sparse structure from one seed per colour (``compress=``).
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import numpy as np
+import scipy.sparse as sp
+
+from .errors import GradError, ShapeError, SymdiffError
+from .evaluate import bind_inputs
+from .graph import Constant, Node, Variable, toposort
+from .ops import elementwise as E
+from .ops import linalg as L
+from .ops import nn as NN
+from .ops import reduction as R
+from .ops import structure as S
+from .ops import extra as X
+from .types import concrete_shape, format_shape
+
+
+class PatternError(SymdiffError):
+    """A sparsity pattern cannot be derived (an op without a pattern rule, unbound dims)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Boolean sparse matrix helpers (float data 1.0, so sums never wrap around)
+# ---------------------------------------------------------------------------------------------
+def _size(shape) -> int:
+    return int(np.prod(shape, dtype=np.int64))
+
+
+def _binary(P: sp.csr_matrix) -> sp.csr_matrix:
+    P = P.tocsr()
+    P.sum_duplicates()
+    P.data[:] = 1.0
+    return P
+
+
+def _empty(rows: int, nx: int) -> sp.csr_matrix:
+    return sp.csr_matrix((rows, nx), dtype=np.float64)
+
+
+def _union(mats: list) -> sp.csr_matrix | None:
+    mats = [m for m in mats if m is not None]
+    if not mats:
+        return None
+    total = mats[0]
+    for m in mats[1:]:
+        total = total + m
+    return _binary(total) if len(mats) > 1 else total
+
+
+def _rows(P: sp.csr_matrix, idx: np.ndarray) -> sp.csr_matrix:
+    """Row ``k`` of the result is row ``idx[k]`` of ``P``."""
+    return P[np.ascontiguousarray(idx, dtype=np.int64)]
+
+
+def _gather(out_idx: np.ndarray, in_idx: np.ndarray, out_size: int, P: sp.csr_matrix) -> sp.csr_matrix:
+    """Row ``o`` of the result is the union of rows ``in_idx[k]`` of ``P`` over ``out_idx[k] == o``."""
+    sel = sp.csr_matrix(
+        (np.ones(out_idx.size), (out_idx.ravel(), in_idx.ravel())), shape=(out_size, P.shape[0])
+    )
+    return _binary(sel @ P)
+
+
+def _arange(shape) -> np.ndarray:
+    return np.arange(_size(shape), dtype=np.int64).reshape(shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pattern rules: rule(node, pats, shapes, dims) -> matrix or None. ``pats[i]`` is the pattern of
+# input i (None: does not depend on x); ``shapes`` are the concrete shapes of the inputs.
+# ---------------------------------------------------------------------------------------------
+def _elemwise(node, pats, shapes, dims):
+    out_shape = concrete_shape(node.shape, dims)
+    mats = []
+    for k, (P, shape) in enumerate(zip(pats, shapes)):
+        if P is None or (isinstance(node.op, E.Where) and k == 0):
+            continue  # the condition of where is piecewise constant: no derivative flows
+        mats.append(_rows(P, np.broadcast_to(_arange(shape), out_shape).ravel()))
+    return _union(mats)
+
+
+def _no_derivative(node, pats, shapes, dims):
+    """Comparisons and sign are piecewise constant: their derivatives are zero."""
+    return None
+
+
+def _moves(node, pats, shapes, dims):
+    """Ops that only move entries (transpose, reshape, broadcast, index, ...): run the op on the
+    entry numbers to learn where each output entry comes from."""
+    idx = np.asarray(node.op.perform([_arange(shapes[0])], node, dims))
+    return _rows(pats[0], idx.ravel())
+
+
+def _index_grad(node, pats, shapes, dims):
+    where_from = np.asarray(node.op.perform([_arange(shapes[0]) + 1], node, dims)).ravel()
+    pos = np.flatnonzero(where_from)
+    return _gather(pos, where_from[pos] - 1, where_from.size, pats[0])
+
+
+def _concatenate(node, pats, shapes, dims):
+    nx = next(P.shape[1] for P in pats if P is not None)
+    parts, offset = [], 0
+    for P, shape in zip(pats, shapes):
+        parts.append(np.arange(offset, offset + _size(shape), dtype=np.int64).reshape(shape))
+        offset += _size(shape)
+    stacked = sp.vstack([P if P is not None else _empty(_size(s), nx) for P, s in zip(pats, shapes)], format="csr")
+    idx = np.asarray(node.op.perform(parts, node, dims))
+    return _rows(stacked, idx.ravel())
+
+
+def _group_of_each_entry(in_shape, axes) -> tuple[np.ndarray, int]:
+    kept = tuple(1 if a in axes else d for a, d in enumerate(in_shape))
+    return np.broadcast_to(_arange(kept), in_shape).ravel(), _size(kept)
+
+
+def _reduce(node, pats, shapes, dims):
+    group, n_groups = _group_of_each_entry(shapes[0], node.op.axis)
+    return _gather(group, np.arange(group.size), n_groups, pats[0])
+
+
+def _softmax_like(node, pats, shapes, dims):
+    group, n_groups = _group_of_each_entry(shapes[0], node.op.axis)
+    per_group = _gather(group, np.arange(group.size), n_groups, pats[0])
+    return _rows(per_group, group)
+
+
+def _matmul(node, pats, shapes, dims):
+    sa, sb = shapes
+    a2 = (1, *sa) if len(sa) == 1 else tuple(sa)
+    b2 = (*sb, 1) if len(sb) == 1 else tuple(sb)
+    batch = np.broadcast_shapes(a2[:-2], b2[:-2])
+    m, k, n = a2[-2], a2[-1], b2[-1]
+    full = (*batch, m, k, n)
+    out_idx = np.broadcast_to(_arange((*batch, m, n))[..., :, None, :], full).ravel()
+    mats = []
+    if pats[0] is not None:
+        mats.append(_gather(out_idx, np.broadcast_to(_arange(a2)[..., :, :, None], full).ravel(), _size((*batch, m, n)), pats[0]))
+    if pats[1] is not None:
+        mats.append(_gather(out_idx, np.broadcast_to(_arange(b2)[..., None, :, :], full).ravel(), _size((*batch, m, n)), pats[1]))
+    return _union(mats)
+
+
+def _outer(node, pats, shapes, dims):
+    (m,), (n,) = shapes
+    mats = []
+    if pats[0] is not None:
+        mats.append(_rows(pats[0], np.broadcast_to(np.arange(m)[:, None], (m, n)).ravel()))
+    if pats[1] is not None:
+        mats.append(_rows(pats[1], np.broadcast_to(np.arange(n)[None, :], (m, n)).ravel()))
+    return _union(mats)
+
+
+def _scatter(node, pats, shapes, dims):
+    src, dst = node.inputs[1].value, node.inputs[2].value
+    return _gather(dst, src, _size(concrete_shape(node.shape, dims)), pats[0])
+
+
+PATTERN_RULES: dict[type, Callable] = {
+    E.Elemwise: _elemwise,
+    E.Compare: _no_derivative,
+    E.Sign: _no_derivative,
+    R.Reduce: _reduce,                 # sum, max, min
+    NN.LogSumExp: _reduce,
+    NN.Softmax: _softmax_like,
+    NN.LogSoftmax: _softmax_like,
+    S.Transpose: _moves,
+    S.Reshape: _moves,
+    S.BroadcastTo: _moves,
+    S.ExpandDims: _moves,
+    S.Squeeze: _moves,
+    S.Index: _moves,
+    S.IndexGrad: _index_grad,
+    S.Concatenate: _concatenate,
+    L.Matmul: _matmul,
+    L.Outer: _outer,
+    X.Scatter: _scatter,
+}
+
+
+def _pattern_rule(op) -> Callable:
+    for cls in type(op).__mro__:
+        rule = PATTERN_RULES.get(cls)
+        if rule is not None:
+            return rule
+    raise PatternError(f"no sparsity pattern rule for the op {op!r}; add one to symdiff.sparsity.PATTERN_RULES")
+
+
+def dependency_patterns(outputs, x: Node, dims: Mapping | None = None) -> list[sp.csr_matrix]:
+    """For each output, a sparse 0/1 matrix (rows: its entries, columns: entries of ``x``, both in
+    C order) marking which entries of ``x`` each entry may depend on (through differentiable
+    paths). ``dims`` binds named dims. Dependencies are structural, so the pattern may contain
+    entries that happen to be zero, never miss one that is not."""
+    dims = dict(dims or {})
+    outs = [outputs] if isinstance(outputs, Node) else list(outputs)
+    try:
+        nx = _size(concrete_shape(x.shape, dims))
+        pats: dict[Node, sp.csr_matrix | None] = {x: sp.identity(nx, dtype=np.float64, format="csr")}
+        for node in toposort(outs):
+            if node in pats:
+                continue
+            if node.op is None:
+                pats[node] = None
+                continue
+            ins = [pats[i] for i in node.inputs]
+            if all(p is None for p in ins):
+                pats[node] = None
+                continue
+            shapes = [concrete_shape(i.shape, dims) for i in node.inputs]
+            pats[node] = _pattern_rule(node.op)(node, ins, shapes, dims)
+    except ShapeError as exc:
+        raise PatternError(f"sparsity pattern: {exc}; pass values binding every named dim") from None
+    return [pats[o] if pats[o] is not None else _empty(_size(concrete_shape(o.shape, dims)), nx) for o in outs]
+
+
+def hessian_pattern(f: Node, x: Node, dims: Mapping | None = None) -> sp.csr_matrix:
+    """The (symmetric) sparsity pattern of the Hessian of ``f`` wrt ``x`` as a boolean CSR matrix."""
+    from .grad import grad
+
+    (P,) = dependency_patterns([grad(f, x)], x, dims)
+    return _binary(P + P.T).astype(bool)
+
+
+# ---------------------------------------------------------------------------------------------
+# Colouring
+# ---------------------------------------------------------------------------------------------
+def _greedy_colouring_py(row_ptr, row_cols, col_ptr, col_rows, n):
+    """Greedy distance-2 colouring of the rows of a pattern given as CSR (rows -> columns) and
+    CSC (columns -> rows) arrays: row i avoids the colours of all rows sharing a column with it."""
+    colour = np.full(n, -1, dtype=np.int64)
+    forbidden = np.full(n + 1, -1, dtype=np.int64)
+    ncol = 0
+    for i in range(n):
+        for p in range(row_ptr[i], row_ptr[i + 1]):
+            j = row_cols[p]
+            for q in range(col_ptr[j], col_ptr[j + 1]):
+                c = colour[col_rows[q]]
+                if c >= 0:
+                    forbidden[c] = i
+        c = 0
+        while forbidden[c] == i:
+            c += 1
+        colour[i] = c
+        ncol = max(ncol, c + 1)
+    return colour, ncol
+
+
+_colouring_impl = []
+
+
+def _colouring_kernel():
+    if not _colouring_impl:
+        try:
+            import numba
+
+            _colouring_impl.append(numba.njit(cache=True)(_greedy_colouring_py))
+        except Exception:  # numba missing or failing: the pure-Python loop is still correct
+            _colouring_impl.append(_greedy_colouring_py)
+    return _colouring_impl[0]
+
+
+def colour_rows(pattern: sp.spmatrix) -> tuple[np.ndarray, int]:
+    """Greedy distance-2 (Curtis-Powell-Reid) colouring of the rows of ``pattern``: rows of one
+    colour share no non-zero column, so one product with the sum of their unit seeds recovers
+    each of them. Returns ``(colour of each row, number of colours)``."""
+    R = sp.csr_matrix(pattern)
+    C = sp.csc_matrix(pattern)
+    n = R.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), 0
+    colour, ncol = _colouring_kernel()(
+        R.indptr.astype(np.int64), R.indices.astype(np.int64),
+        C.indptr.astype(np.int64), C.indices.astype(np.int64), n,
+    )
+    return np.asarray(colour), int(ncol)
+
+
+class Compression:
+    """How to get a Jacobian with pattern ``P`` (rows: outputs, columns: inputs) from ``k`` VJPs.
+
+    ``seeds`` (k, m): row c is the sum of the unit seeds of the rows of colour c; the compressed
+    Jacobian ``seeds @ J`` (k, n) holds ``J[i, j]`` at ``(colour[i], j)``. ``take`` (flat
+    positions in the compressed array) and ``pos`` (flat positions ``i * n + j`` in ``J``) list
+    the non-zeros in CSR order.
+    """
+
+    def __init__(self, P: sp.spmatrix, dtype=np.float64):
+        P = sp.csr_matrix(P)
+        P.sum_duplicates()
+        m, n = P.shape
+        self.pattern = P.astype(bool)
+        self.colours, self.k = colour_rows(P)
+        k = max(self.k, 1)
+        self.seeds = np.zeros((k, m), dtype=dtype)
+        self.seeds[self.colours, np.arange(m)] = 1.0
+        rows = np.repeat(np.arange(m, dtype=np.int64), np.diff(P.indptr))
+        cols = P.indices.astype(np.int64)
+        self.take = self.colours[rows] * n + cols
+        self.pos = rows * n + cols
+        self.indptr, self.indices = P.indptr, P.indices
+
+
+# ---------------------------------------------------------------------------------------------
+# The sparse Hessian object
+# ---------------------------------------------------------------------------------------------
+class _Plan:
+    """Everything that depends on the concrete shapes: pattern, colours, compressed graph."""
+
+    def __init__(self, x: Node, g: Node, dims: dict):
+        from .grad import grad
+        from .jacobian import _seed
+        from .rewrite import simplify
+        from .vmap import vmap
+
+        (P,) = dependency_patterns([g], x, dims)
+        comp = Compression(_binary(P + P.T), x.dtype)
+        self.pattern, self.colours, self.n_colours = comp.pattern, comp.colours, comp.k
+        nx = self.pattern.shape[0]
+        self.k = k = max(self.n_colours, 1)
+        seeds = comp.seeds.reshape((k, *concrete_shape(x.shape, dims)))
+        v = _seed(x, "v")
+        if all(isinstance(d, int) for d in x.shape):
+            self.seed_var, self.seeds, batch = None, None, Constant(seeds)
+        else:  # named dims: the seed matrix is fed as an input
+            self.seed_var, self.seeds = Variable("_seeds", (k, *x.shape), x.dtype), seeds
+            batch = self.seed_var
+        self.compressed = simplify(vmap(grad(g, x, seed=v), v, batch))
+        self.variables = [n for n in toposort([self.compressed]) if isinstance(n, Variable)]
+        self.indptr, self.indices, self.take = comp.indptr, comp.indices, comp.take
+        self.shape = (nx, nx)
+        self.fn = None
+
+    def data(self, values: dict, compiled: bool | None) -> np.ndarray:
+        """The non-zeros in the order of the pattern's CSR arrays; ``values`` keyed by node."""
+        if self.fn is None:
+            from .optimize import compile_function
+
+            self.fn = compile_function(self.variables, [self.compressed], compiled=compiled)
+        args = [self.seeds if v is self.seed_var else values[v] for v in self.variables]
+        return np.asarray(self.fn(*args)[0]).ravel().take(self.take)
+
+
+class SparseHessian:
+    """The Hessian of a scalar ``f`` wrt ``x`` as a sparse matrix, from ``hessian(f, x, sparse=True)``.
+
+    Attributes (available once the shapes are known: at once for static shapes, else after the
+    first call): ``pattern`` (boolean CSR, rows/columns are entries of ``x`` in C order),
+    ``colours`` and ``n_colours`` (the row colouring), ``compressed`` (the graph node computing
+    ``S^T H``: one batched Hessian-vector product per colour).
+
+    ``H(values)`` (or ``H.evaluate(values)``), with ``values`` mapping variables (or names) to
+    arrays as in ``sd.evaluate``, returns a ``scipy.sparse.csr_matrix`` of shape
+    ``(x.size, x.size)``. Only the non-zeros are computed.
+    """
+
+    def __init__(self, f: Node, x: Node, *, compiled: bool | None = None):
+        from .grad import grad
+
+        if f.shape != ():
+            raise GradError(f"hessian: f must be a scalar, got shape {format_shape(f.shape)}")
+        self.f, self.x, self.compiled = f, x, compiled
+        self._variables = None
+        self.gradient = grad(f, x)
+        self._plans: dict[tuple, _Plan] = {}
+        self._static = all(isinstance(d, int) for d in x.shape) and all(
+            all(isinstance(d, int) for d in n.shape) for n in toposort([self.gradient])
+        )
+        if self._static:
+            self._plan({})
+
+    def _plan(self, dims: dict) -> _Plan:
+        key = tuple(sorted(dims.items()))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = _Plan(self.x, self.gradient, dims)
+        return plan
+
+    def _only_plan(self) -> _Plan:
+        if not self._plans:
+            raise PatternError(
+                "the graph has named dims: call the SparseHessian with values first, so the pattern can be derived"
+            )
+        return next(iter(self._plans.values()))
+
+    @property
+    def pattern(self) -> sp.csr_matrix:
+        return self._only_plan().pattern
+
+    @property
+    def colours(self) -> np.ndarray:
+        return self._only_plan().colours
+
+    @property
+    def n_colours(self) -> int:
+        return self._only_plan().n_colours
+
+    @property
+    def compressed(self) -> Node:
+        return self._only_plan().compressed
+
+    @property
+    def nnz(self) -> int:
+        return self.pattern.nnz
+
+    def _bind(self, values: Mapping) -> tuple[_Plan, dict]:
+        if self._variables is None:
+            self._variables = [n for n in toposort([self.gradient]) if isinstance(n, Variable)]
+            if self.x not in self._variables:
+                self._variables.append(self.x)
+        bound, dims = bind_inputs(self._variables, values)
+        return self._plan({} if self._static else dims), bound
+
+    def data(self, values: Mapping) -> np.ndarray:
+        """The non-zeros at ``values``, aligned with ``pattern.indices`` / ``pattern.indptr``
+        (skips building a scipy matrix: the fast path for a solver that takes raw CSR arrays)."""
+        plan, bound = self._bind(values)
+        return plan.data(bound, self.compiled)
+
+    def __call__(self, values: Mapping) -> sp.csr_matrix:
+        """The Hessian at ``values`` (a mapping from variables or names to arrays) as CSR."""
+        plan, bound = self._bind(values)
+        return sp.csr_matrix((plan.data(bound, self.compiled), plan.indices, plan.indptr), shape=plan.shape)
+
+    evaluate = __call__
+
+    def __repr__(self) -> str:
+        if self._plans:
+            p = self._only_plan()
+            return f"<SparseHessian of {self.x.name} {p.shape[0]}x{p.shape[1]}, {p.pattern.nnz} non-zeros, {p.n_colours} colours>"
+        return f"<SparseHessian of {self.x.name} (pattern derived at the first call)>"

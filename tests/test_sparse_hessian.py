@@ -1,0 +1,165 @@
+"""Sparse Hessians: graph-derived patterns, colourings, compressed evaluation."""
+import time
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import symdiff as sd
+from symdiff.sparsity import colour_rows, dependency_patterns, hessian_pattern
+
+RNG = np.random.default_rng(3)
+
+
+def rosenbrock(x):
+    return sd.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+def rosenbrock_hessian(xv):
+    """The hand-written tridiagonal Hessian of extended Rosenbrock."""
+    d = np.zeros_like(xv)
+    d[:-1] += 1200 * xv[:-1] ** 2 - 400 * xv[1:] + 2
+    d[1:] += 200
+    off = -400 * xv[:-1]
+    return sp.diags([off, d, off], [-1, 0, 1], format="csr")
+
+
+def check_colouring(pattern, colours):
+    """No two rows of one colour share a non-zero column."""
+    P = sp.csc_matrix(pattern)
+    for j in range(P.shape[1]):
+        rows = P.indices[P.indptr[j]:P.indptr[j + 1]]
+        assert len(set(colours[rows])) == len(rows)
+
+
+def test_rosenbrock_1000_tridiagonal():
+    n = 1000
+    x = sd.tensor("x", (n,))
+    H = sd.hessian(rosenbrock(x), x, sparse=True)
+    assert isinstance(H, sd.SparseHessian)
+    H.compiled = False                             # NumPy evaluation (the compiled path: below)
+    P = H.pattern
+    assert P.nnz == 2998
+    assert np.array_equal(P.toarray(), np.abs(np.subtract.outer(np.arange(n), np.arange(n))) <= 1)
+    assert H.n_colours == 3
+    check_colouring(P, H.colours)
+    assert H.compressed.shape == (3, n)          # 3 batched Hessian-vector products, not n
+    xv = RNG.normal(size=n)
+    Hv = H({x: xv})
+    assert sp.issparse(Hv) and Hv.shape == (n, n) and Hv.nnz == 2998
+    assert abs(Hv - rosenbrock_hessian(xv)).max() < 1e-9
+    dense = sd.evaluate(sd.hessian(rosenbrock(x), x), {x: xv})
+    np.testing.assert_allclose(Hv.toarray(), dense, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(H.data({"x": xv}), Hv.data)   # names work as keys
+
+
+def test_rosenbrock_100000():
+    """A dense Hessian would need 80 GB; the sparse one costs O(non-zeros)."""
+    n = 100_000
+    x = sd.tensor("x", (n,))
+    t0 = time.perf_counter()
+    H = sd.SparseHessian(rosenbrock(x), x, compiled=False)
+    xv = RNG.normal(size=n)
+    Hv = H({x: xv})
+    elapsed = time.perf_counter() - t0
+    assert Hv.nnz == 3 * n - 2 and H.n_colours == 3
+    assert abs(Hv - rosenbrock_hessian(xv)).max() < 1e-8
+    assert elapsed < 20
+
+
+def test_compiled_sparse_hessian(run):
+    n = 50
+    x = sd.tensor("x", (n,))
+    H = sd.hessian(rosenbrock(x), x, sparse=True)
+    H.compiled = run.backend == "numba"
+    xv = RNG.normal(size=n)
+    compressed = run(H.compressed, {x: xv})          # the compressed graph through each backend
+    assert compressed.shape == (3, n)
+    assert abs(H({x: xv}) - rosenbrock_hessian(xv)).max() < 1e-9
+
+
+PATTERN_CASES = {
+    "diagonal": lambda x: sd.sum(sd.exp(x) + x ** 4),
+    "arrow": lambda x: sd.sum(x[0] * sd.sin(x)),
+    "banded_5": lambda x: sd.sum((x[2:] - x[:-2]) ** 2 * x[1:-1]),
+    "blocks": lambda x: sd.sum(sd.logsumexp(x.reshape(3, 4), axis=1)),
+    "softmax_rows": lambda x: sd.sum(sd.softmax(x.reshape(4, 3), axis=1) * np.arange(12.0).reshape(4, 3)),
+    "transpose_reduce": lambda x: sd.sum(sd.max(x.reshape(3, 4).T, axis=0) ** 2) + sd.sum(sd.tanh(x)),
+    "matmul_dense": lambda x: sd.sum(sd.tanh(sd.constant(RNG.normal(size=(2, 12))) @ x)),
+    "outer": lambda x: sd.sum(sd.outer(x[:3], x[3:6]) ** 2),
+    "where_concat": lambda x: sd.sum(sd.where(x > 0, x ** 3, -x) * sd.concatenate([x[6:], x[:6]])),
+    "matrix_product": lambda x: sd.sum(sd.exp(x[:6].reshape(2, 3) @ x[6:].reshape(3, 2))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PATTERN_CASES))
+def test_pattern_covers_true_hessian_and_values_match(name):
+    n = 12
+    x = sd.tensor("x", (n,))
+    f = PATTERN_CASES[name](x)
+    H = sd.SparseHessian(f, x, compiled=False)      # as hessian(f, x, sparse=True), no compile time
+    xv = RNG.normal(size=n)
+    dense = sd.evaluate(sd.hessian(f, x), {x: xv})
+    # the pattern contains every non-zero of the Hessian
+    assert not np.any((np.abs(dense) > 1e-12) & ~H.pattern.toarray())
+    check_colouring(H.pattern, H.colours)
+    np.testing.assert_allclose(H({x: xv}).toarray(), dense, rtol=1e-11, atol=1e-11)
+
+
+def test_pattern_sizes_are_structural():
+    x = sd.tensor("x", (12,))
+    assert hessian_pattern(PATTERN_CASES["diagonal"](x), x).nnz == 12
+    assert hessian_pattern(PATTERN_CASES["arrow"](x), x).nnz == 12 + 2 * 11
+    assert hessian_pattern(PATTERN_CASES["blocks"](x), x).nnz == 3 * 16
+    H = sd.hessian(PATTERN_CASES["diagonal"](x), x, sparse=True)
+    assert H.n_colours == 1
+
+
+def test_dependency_patterns_of_a_jacobian():
+    """Rows: output entries; columns: entries of x."""
+    x = sd.tensor("x", (5,))
+    y = sd.concatenate([x[1:] * x[:-1], sd.sum(x, keepdims=True)])
+    (P,) = dependency_patterns([y], x)
+    want = np.zeros((5, 5), bool)
+    for i in range(4):
+        want[i, [i, i + 1]] = True
+    want[4] = True
+    np.testing.assert_array_equal(P.toarray() > 0, want)
+
+
+def arrow_hessian(xv):
+    """Hessian of sum(x**4) + x[0] * sum(sin(x)), by hand."""
+    H = np.diag(12 * xv ** 2 - xv[0] * np.sin(xv))
+    H[0, 1:] += np.cos(xv[1:])
+    H[1:, 0] += np.cos(xv[1:])
+    H[0, 0] += 2 * np.cos(xv[0])
+    return H
+
+
+def test_named_dims_pattern_at_first_call():
+    x = sd.tensor("x", ("n",))
+    H = sd.SparseHessian(sd.sum(x ** 4) + x[0] * sd.sum(sd.sin(x)), x, compiled=False)
+    with pytest.raises(sd.SymdiffError, match="first"):
+        H.pattern
+    for n in (20, 30):                               # one plan per size
+        xv = RNG.normal(size=n)
+        Hv = H({x: xv})
+        assert Hv.nnz == 3 * n - 2 and H._plans[(("n", n),)].n_colours == n
+        np.testing.assert_allclose(Hv.toarray(), arrow_hessian(xv), rtol=1e-12, atol=1e-12)
+
+
+def test_colouring_random_patterns():
+    for seed in range(5):
+        A = sp.random(60, 60, density=0.05, random_state=seed, format="csr")
+        P = ((A + A.T + sp.identity(60)) != 0).astype(bool)
+        colours, k = colour_rows(P)
+        check_colouring(P, colours)
+        assert k <= 60 and colours.max() + 1 == k
+
+
+def test_sparse_hessian_errors():
+    x = sd.tensor("x", (3,))
+    with pytest.raises(sd.GradError, match="scalar"):
+        sd.hessian(sd.exp(x), x, sparse=True)
+    with pytest.raises(sd.GradError, match="one variable"):
+        sd.hessian(sd.sum(x), [x, x], sparse=True)
