@@ -95,6 +95,9 @@ class Lowering:
         self.inputs = inputs
         self.parallel = parallel
         self.order, self.rep = merge_common(outputs)
+        # value names follow the schedule, not global node ids: the same graph built in another
+        # process gives the same source, so the disk cache hits
+        self.number = {n: k for k, n in enumerate(self.order)}
         self.outputs = [self.rep[o] for o in outputs]
         self.consumers: dict[Node, list[Node]] = {n: [] for n in self.order}
         for n in self.order:
@@ -132,7 +135,7 @@ class Lowering:
 
                     raise ShapeError(f"the named dim {d!r} is not the dim of any input")
             if n.op is not None:
-                self.names[n] = f"v{n.id}"
+                self.names[n] = f"v{self.number[n]}"
 
     def dim(self, d) -> str:
         """Source text of one dim: an int literal or the synthetic name bound to a named dim."""
@@ -211,7 +214,7 @@ class Lowering:
         """Expression for the value of ``n`` at loop index ``idx`` (broadcast as needed)."""
         n = self.rep[n]
         if loop is not None and self.block_of.get(n) is loop and n in loop.members and loop.shape:
-            return f"t{n.id}"
+            return f"t{self.number[n]}"
         name = self.names[n]
         if n.ndim == 0 or not idx:
             return name
@@ -249,9 +252,9 @@ class Lowering:
             if not loop.shape:
                 body.append(f"{self.names[m]} = {expr}  # {self.label(m)}")
                 continue
-            body.append(f"t{m.id} = {expr}")
+            body.append(f"t{self.number[m]} = {expr}")
             if m in self.materialized:
-                body.append(f"{self.names[m]}[{', '.join(idx)}] = t{m.id}")
+                body.append(f"{self.names[m]}[{', '.join(idx)}] = t{self.number[m]}")
         for r in loop.sinks:
             val = self.read(r.inputs[0], loop, idx)
             if r.ndim == 0:
