@@ -33,7 +33,7 @@ def test_positional_and_keyword_calls_agree_with_evaluator(logreg):
             np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-15)
     # gradient itself against finite differences
     sd.check_grad(outs[0], [w, b], {X: v["X"], y: v["y"], w: v["w"], b: v["b"]})
-    assert isinstance(got_pos[0], np.float64) and isinstance(got_pos[2], np.float64)
+    assert type(got_pos[0]) is float and type(got_pos[2]) is float  # 0-d float64 results
     assert isinstance(got_pos[1], np.ndarray) and got_pos[1].shape == (5,)
 
 
@@ -74,7 +74,7 @@ def test_common_subexpressions_are_computed_once():
     a = sd.exp(x) * 2.0
     b = sd.exp(x) * 2.0      # a second, structurally identical graph
     f = sd.function([x], [a + b])
-    assert f.source.count("np.exp(") == 1
+    assert f.source.count("_exp(") == 1
 
 
 def test_wrong_argument_count_and_keywords(logreg):

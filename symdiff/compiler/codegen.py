@@ -318,7 +318,7 @@ class Lowering:
         ]
         args = self.arg_names()
         out_exprs = [self.names[o] for o in self.outputs]
-        ret = "(" + ", ".join(out_exprs) + ("," if len(out_exprs) == 1 else "") + ")"
+        ret = out_exprs[0] if len(out_exprs) == 1 else "(" + ", ".join(out_exprs) + ")"  # 1 output: no tuple
         if len(chunks) == 1:
             body = [line for _, lines in chunks[0] for line in lines]
             return "\n".join(head + ["", deco, f"def kernel({', '.join(args)}):"]

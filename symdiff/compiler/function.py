@@ -83,8 +83,8 @@ def _numba_type(node_or_const, scalar: bool):
 class Function:
     """A compiled graph. Call it with arrays in the order of ``inputs``, or by variable name.
 
-    Returns one value per output (a list when ``outputs`` was a list): arrays, and NumPy scalars
-    (``np.float64`` / ``np.float32``) for 0-d outputs, exactly as ``sd.evaluate`` does.
+    Returns one value per output (a list when ``outputs`` was a list): arrays, and for 0-d
+    outputs a Python ``float`` (float64 graphs) or ``np.float32`` (float32 graphs).
     Attributes: ``source`` (the generated Numba code), ``wrapper_source`` (the argument checks),
     ``compile_seconds``.
     """
@@ -109,7 +109,7 @@ class Function:
             self.mode = "numpy"
             self.source = "# run by the NumPy virtual machine (graph larger than the jit budget)\n"
             self.wrapper_source = ""
-            self._call = _NumpyProgram(inputs, outs)
+            self._call = _NumpyProgram(inputs, outs, self._single)
             self.compile_seconds = time.perf_counter() - t0
             self.from_cache = False
             return
@@ -134,7 +134,7 @@ class Function:
         self._entry = kernel.overloads[sig].entry_point
         self.compile_seconds = time.perf_counter() - t0
         self.from_cache = bool(kernel.stats.cache_hits)  # machine code loaded from the disk cache
-        self.wrapper_source = _wrapper_source(inputs, outs, lowering)
+        self.wrapper_source = _wrapper_source(inputs, outs, lowering, self._single)
         namespace = {
             "_entry": self._entry,
             "_consts": tuple(c.value for c in lowering.const_args),
@@ -150,19 +150,20 @@ class Function:
 
     # -- calling ----------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if kwargs:
-            args = self._bind_keywords(args, kwargs)
-        elif len(args) != len(self.inputs):
-            raise InputError(
-                f"expected {len(self.inputs)} arguments ({', '.join(repr(v.name) for v in self.inputs)}), got {len(args)}"
-            )
         try:
-            result = self._call(*args)
-        except (ValueError, IndexError, ZeroDivisionError) as exc:
+            if kwargs:
+                args = self._bind_keywords(args, kwargs)
+            return self._call(*args)
+        except TypeError:
+            if len(args) != len(self.inputs):
+                raise InputError(
+                    f"expected {len(self.inputs)} arguments ({', '.join(repr(v.name) for v in self.inputs)}), got {len(args)}"
+                ) from None
+            raise
+        except (ValueError, IndexError, ZeroDivisionError) as exc:  # raised inside a kernel
             if isinstance(exc, SymdiffError):
                 raise
             raise ShapeError(str(exc)) from None
-        return result[0] if self._single else list(result)
 
     def _bind_keywords(self, args, kwargs):
         full = list(args) + [None] * (len(self.inputs) - len(args))
@@ -228,20 +229,23 @@ def max_jit_nodes() -> int:
 class _NumpyProgram:
     """The virtual machine: NumPy evaluation of a fixed schedule, each node once."""
 
-    def __init__(self, inputs, outputs):
+    def __init__(self, inputs, outputs, single: bool):
         from ..evaluate import bind_inputs, evaluate
 
-        self._inputs, self._outputs = inputs, outputs
+        self._inputs, self._outputs, self._single = inputs, outputs, single
         self._bind, self._evaluate = bind_inputs, evaluate
 
     def __call__(self, *args):
+        if len(args) != len(self._inputs):
+            raise TypeError("argument count")
         values = dict(zip(self._inputs, args))
         self._bind(self._inputs, values)  # the same checks as the compiled wrapper
-        out = self._evaluate(self._outputs, values)
-        return tuple(out)
+        out = [o.item() if o.dtype == np.float64 and o.ndim == 0 else o
+               for o in map(np.asarray, self._evaluate(self._outputs, values))]
+        return out[0] if self._single else out
 
 
-def _wrapper_source(inputs, outputs, lowering: Lowering) -> str:
+def _wrapper_source(inputs, outputs, lowering: Lowering, single: bool) -> str:
     """The argument-checking wrapper as Python source (names synthetic, as in the kernels)."""
     lines = [f"def call({', '.join(f'a{k}' for k in range(len(inputs)))}):"]
     bound: set[str] = set()
@@ -273,9 +277,10 @@ def _wrapper_source(inputs, outputs, lowering: Lowering) -> str:
     args += list(lowering.dim_names.values())
     lines.append(f"    r = _entry({', '.join(args)})")
     outs = []
-    for j, o in enumerate(outputs):
-        outs.append(f"_result_types[{j}](r[{j}])" if o.ndim == 0 else f"r[{j}]")
-    lines.append(f"    return ({', '.join(outs)}{',' if len(outs) == 1 else ''})")
+    for j, o in enumerate(outputs):  # 0-d float64 results are Python floats already
+        r = "r" if len(outputs) == 1 else f"r[{j}]"  # a single output comes back bare, not in a tuple
+        outs.append(f"_result_types[{j}]({r})" if o.ndim == 0 and o.dtype != np.float64 else r)
+    lines.append(f"    return {outs[0]}" if single else f"    return [{', '.join(outs)}]")
     return "\n".join(lines) + "\n"
 
 
