@@ -157,7 +157,10 @@ def grad(target: Node, wrt, seed=None, *, disconnected: str = "zeros"):
     non-scalar target pass ``seed`` (the vector of a vector-Jacobian product).
     """
     single = isinstance(wrt, Node)
-    wrt_list = [wrt] if single else list(wrt)
+    try:
+        wrt_list = [wrt] if single else list(wrt)
+    except TypeError:
+        raise GradError(f"grad: wrt must be a node or a list of nodes, got {type(wrt).__name__} {wrt!r:.60}") from None
     table = build_grad(target, wrt_list, seed, disconnected=disconnected)
     grads = [table[v] for v in wrt_list]
     return grads[0] if single else grads

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from ..graph import Constant, Node, as_node
-from ..types import Shape
+from ..types import BOOL, Shape, result_dtype
 
 # Constants up to this size are folded when every input of an op is constant.
 FOLD_LIMIT = 4096
@@ -32,6 +32,7 @@ class Op:
 
     name = "op"
     fold_constants = True
+    accepts_bool = False  # ops that do arithmetic see booleans (comparison results) as 0.0 / 1.0
 
     def __init__(self, **params):
         for k, v in params.items():
@@ -58,6 +59,8 @@ class Op:
     # -- building nodes -----------------------------------------------------------------------
     def __call__(self, *inputs) -> Node:
         inputs = [as_node(x) for x in inputs]
+        if not self.accepts_bool and any(x.dtype == BOOL for x in inputs):
+            inputs = self._bools_as_floats(inputs)
         shape, dtype = self.infer(*inputs)
         if self.fold_constants and inputs and all(isinstance(x, Constant) for x in inputs):
             if all(isinstance(d, int) for d in shape) and int(np.prod(shape)) <= FOLD_LIMIT:
@@ -68,6 +71,13 @@ class Op:
                     const.weak = all(x.weak for x in inputs)
                     return const
         return Node(self, inputs, shape, dtype)
+
+    def _bools_as_floats(self, inputs):
+        from .elementwise import cast
+
+        strong = [x.dtype for x in inputs if x.dtype != BOOL and not (isinstance(x, Constant) and x.weak)]
+        target = result_dtype(*strong)
+        return [cast(x, target) if x.dtype == BOOL else x for x in inputs]
 
     # -- rules, overridden by subclasses ------------------------------------------------------
     def infer(self, *inputs: Node) -> tuple[Shape, np.dtype]:

@@ -127,9 +127,10 @@ class Pow(Elemwise):
         return super().emit(args, node)
 
 
-def _tie_weight(p: Node, q: Node) -> Node:
+def _tie_weight(p: Node, q: Node, dtype) -> Node:
     """1 where p > q, 1/2 where p == q, 0 elsewhere: how maximum(p, q) routes the gradient to p."""
-    return where(greater(p, q), 1.0, where(equal(p, q), 0.5, 0.0))
+    one, half, zero = (full((), v, dtype) for v in (1.0, 0.5, 0.0))
+    return where(greater(p, q), one, where(equal(p, q), half, zero))
 
 
 class Maximum(Elemwise):
@@ -137,7 +138,7 @@ class Maximum(Elemwise):
 
     def grad(self, inputs, output, D):
         a, b = inputs
-        return [D * _tie_weight(a, b), D * _tie_weight(b, a)]
+        return [D * _tie_weight(a, b, D.dtype), D * _tie_weight(b, a, D.dtype)]
 
 
 class Minimum(Elemwise):
@@ -145,14 +146,14 @@ class Minimum(Elemwise):
 
     def grad(self, inputs, output, D):
         a, b = inputs
-        return [D * _tie_weight(b, a), D * _tie_weight(a, b)]
+        return [D * _tie_weight(b, a, D.dtype), D * _tie_weight(a, b, D.dtype)]
 
 
 # ---------------------------------------------------------------------------------------------
 # Comparisons and where
 # ---------------------------------------------------------------------------------------------
 class Compare(Elemwise):
-    nin, bool_output = 2, True
+    nin, bool_output, accepts_bool = 2, True, True
 
     def grad(self, inputs, output, D):
         return [None, None]
@@ -184,6 +185,13 @@ class NotEqual(Compare):
 
 class Where(Elemwise):
     name, nin, numpy, code = "where", 3, np.where, "({1} if {0} else {2})"
+    accepts_bool = True
+
+    def __call__(self, cond, a, b):
+        a, b = as_node(a), as_node(b)
+        if a.dtype == BOOL or b.dtype == BOOL:
+            a, b = self._bools_as_floats([a, b])
+        return super().__call__(cond, a, b)
 
     def infer(self, cond, a, b):
         if cond.dtype != BOOL:
@@ -374,8 +382,8 @@ def _same_shape_as(x: Node, shape, dtype) -> Node:
     """``x`` broadcast to ``shape`` (the shape an elementwise result would have had)."""
     if x.shape != shape:
         x = broadcast_to(x, shape)
-    if x.dtype != dtype and not (isinstance(x, Constant)):
-        x = cast(x, dtype)
+    if x.dtype != dtype:
+        x = Constant(x.value.astype(dtype)) if isinstance(x, Constant) else cast(x, dtype)
     return x
 
 
@@ -540,6 +548,7 @@ class Cast(Elemwise):
     """Change the float dtype (float32 <-> float64)."""
 
     name, code = "cast", "np.{dtype}({0})"
+    accepts_bool = True
 
     def infer(self, x):
         return x.shape, np.dtype(self.dtype)
@@ -548,7 +557,7 @@ class Cast(Elemwise):
         return values[0].astype(self.dtype)
 
     def grad(self, inputs, output, D):
-        return [cast(D, inputs[0].dtype)]
+        return [None if inputs[0].dtype == BOOL else cast(D, inputs[0].dtype)]
 
 
 def cast(x, dtype) -> Node:

@@ -23,7 +23,12 @@ class Matmul(Op):
             raise ShapeError(
                 f"matmul: inner dims differ: {format_shape(a.shape)} @ {format_shape(b.shape)} ({ka!r} != {kb!r})"
             )
-        batch = broadcast_shapes("matmul", a.shape[:-2], b.shape[:-2])
+        try:
+            batch = broadcast_shapes("matmul", a.shape[:-2], b.shape[:-2])
+        except ShapeError:
+            raise ShapeError(
+                f"matmul: batch dims of {format_shape(a.shape)} @ {format_shape(b.shape)} do not broadcast"
+            ) from None
         rows = a.shape[-2:-1] if a.ndim >= 2 else ()
         cols = b.shape[-1:] if b.ndim >= 2 else ()
         return batch + rows + cols, result_dtype(a.dtype, b.dtype)

@@ -56,8 +56,9 @@ class Max(Reduce):
     def bprop(self, inputs, output, D):
         x = inputs[0]
         hit = equal(x, self.keep(output))
-        count = sum_(where(hit, 1.0, 0.0), axis=self.axis, keepdims=True)
-        return [where(hit, self.keep(D) / count, 0.0)]
+        one, zero = full((), 1.0, D.dtype), full((), 0.0, D.dtype)
+        count = sum_(where(hit, one, zero), axis=self.axis, keepdims=True)
+        return [where(hit, self.keep(D) / count, zero)]
 
 
 class Min(Max):
@@ -114,18 +115,23 @@ def size(x, axis=None) -> Node:
     x = as_node(x)
     axes = normalize_axis("size", axis, x.ndim)
     dims = tuple(x.shape[a] for a in axes)
+    dtype = x.dtype if x.dtype != np.dtype(bool) else np.dtype("float64")
     if all(isinstance(d, int) for d in dims):
         from ..graph import Constant
 
-        return Constant(np.array(float(np.prod(dims)), dtype=x.dtype))
-    return SizeOf(dims, x.dtype.name)()
+        return Constant(np.array(float(np.prod(dims)), dtype=dtype))
+    return SizeOf(dims, dtype.name)()
 
 
 def mean(x, axis=None, keepdims: bool = False) -> Node:
     """Arithmetic mean over ``axis``: ``sum(x, axis) / size``."""
     x = as_node(x)
+    if x.dtype == np.dtype(bool):
+        from .elementwise import cast
+
+        x = cast(x, "float64")
     return sum_(x, axis, keepdims) / size(x, axis)
 
 
-from .elementwise import equal, where  # noqa: E402
+from .elementwise import equal, full, where  # noqa: E402
 from .structure import broadcast_to, expand_dims  # noqa: E402

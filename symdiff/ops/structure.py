@@ -13,6 +13,7 @@ from .base import Op
 
 
 class Transpose(Op):
+    accepts_bool = True
     name = "transpose"
 
     def __init__(self, axes: tuple):
@@ -38,7 +39,9 @@ def transpose(x, axes=None) -> Node:
     x = as_node(x)
     if axes is None:
         axes = tuple(range(x.ndim))[::-1]
-    axes = tuple(int(a) % max(x.ndim, 1) for a in axes)
+    if len(axes) != x.ndim or any(not -x.ndim <= int(a) < x.ndim for a in axes):
+        raise ShapeError(f"transpose: axes {tuple(axes)} do not fit the {x.ndim} dims of {format_shape(x.shape)}")
+    axes = tuple(int(a) % x.ndim for a in axes) if x.ndim else ()
     if sorted(axes) != list(range(x.ndim)):
         raise ShapeError(f"transpose: axes {axes} are not a permutation of the {x.ndim} dims of {format_shape(x.shape)}")
     if axes == tuple(range(x.ndim)):
@@ -52,12 +55,14 @@ def transpose(x, axes=None) -> Node:
 def swapaxes(x, a: int, b: int) -> Node:
     """Exchange two axes."""
     x = as_node(x)
+    a, b = normalize_axis("swapaxes", (a,), x.ndim)[0], normalize_axis("swapaxes", (b,), x.ndim)[0]
     axes = list(range(x.ndim))
     axes[a], axes[b] = axes[b], axes[a]
     return transpose(x, tuple(axes))
 
 
 class Reshape(Op):
+    accepts_bool = True
     name = "reshape"
 
     def __init__(self, shape: tuple):
@@ -122,6 +127,7 @@ def reshape(x, shape) -> Node:
 
 
 class BroadcastTo(Op):
+    accepts_bool = True
     name = "broadcast_to"
     fold_constants = False  # a broadcast constant stays a scalar, never a materialised array
 
@@ -160,6 +166,7 @@ def broadcast_to(x, shape) -> Node:
 
 
 class ExpandDims(Op):
+    accepts_bool = True
     """Insert size-1 axes at ``axis`` (positions in the output)."""
 
     name = "expand_dims"
@@ -192,6 +199,7 @@ def expand_dims(x, axis) -> Node:
 
 
 class Squeeze(Op):
+    accepts_bool = True
     name = "squeeze"
 
     def __init__(self, axis: tuple):
@@ -332,6 +340,7 @@ def _bounds_checks(ctx, shape, key, arg) -> list[str]:
 
 
 class Index(Op):
+    accepts_bool = True
     name = "index"
 
     def __init__(self, key: tuple):
@@ -354,6 +363,7 @@ class Index(Op):
 
 
 class IndexGrad(Op):
+    accepts_bool = True
     """Zeros of ``shape`` with the indexed entries set from the input (the gradient of indexing)."""
 
     name = "index_grad"
