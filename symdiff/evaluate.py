@@ -7,7 +7,7 @@ import numpy as np
 
 from .errors import DTypeError, InputError
 from .graph import Constant, Node, Variable, flatten_outputs, toposort
-from .types import BOOL, bind_dims, format_shape
+from .types import bind_dims, format_shape
 
 
 def as_input_array(var: Variable, value) -> np.ndarray:

@@ -16,8 +16,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .errors import ConstantError, DTypeError, SymdiffError
-from .types import BOOL, DEFAULT_FLOAT, Shape, as_dtype, as_shape, format_shape
+from .errors import ConstantError, SymdiffError
+from .types import DEFAULT_FLOAT, Shape, as_dtype, as_shape, format_shape
 
 _ids = itertools.count(1)
 

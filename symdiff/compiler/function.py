@@ -20,8 +20,9 @@ import numba
 import numpy as np
 from numba import types as nbt
 
-from ..errors import DTypeError, InputError, ShapeError, SymdiffError
-from ..graph import Node, Variable, flatten_outputs
+from ..errors import InputError, ShapeError, SymdiffError
+from ..evaluate import as_input_array
+from ..graph import Variable, flatten_outputs
 from ..types import format_shape
 from .codegen import Lowering
 
@@ -186,19 +187,10 @@ class Function:
     def _convert(self, value, k: int) -> np.ndarray:
         """Slow path of argument conversion: anything array-like of real numbers."""
         v = self.inputs[k]
-        if isinstance(value, Node):
-            raise InputError(f"argument {v.name!r}: expected an array, got a symbolic node")
-        try:
-            arr = np.asarray(value)
-        except Exception as exc:
-            raise InputError(f"argument {v.name!r}: cannot convert {type(value).__name__} to an array: {exc}") from None
-        if arr.dtype.kind not in "biuf":
-            raise DTypeError(f"argument {v.name!r}: expected real numbers, got dtype {arr.dtype}")
+        arr = as_input_array(v, value)
         if arr.ndim != v.ndim:
             self._bad(k, arr)
-        if arr.ndim == 0:  # np.ascontiguousarray would make it 1-d
-            return arr.astype(v.dtype)
-        return np.ascontiguousarray(arr, dtype=v.dtype)
+        return arr if arr.ndim == 0 else np.ascontiguousarray(arr)
 
     def _scalar(self, value, k: int):
         """Slow path for 0-d arguments."""

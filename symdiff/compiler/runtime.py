@@ -36,15 +36,20 @@ def _softplus(x):
     return max(x, 0.0) + math.log1p(_exp(-abs(x)))
 
 
+@njit(cache=True, inline="always")
+def _row_shift(x, r):
+    """The max of row r, or 0 when it is not finite (all -inf rows give -inf/NaN, not a crash)."""
+    m = -np.inf
+    for c in range(x.shape[1]):
+        m = max(m, x[r, c])
+    return m if np.isfinite(m) else 0.0
+
+
 @njit(cache=True)
 def _softmax_rows(x):
     out = np.empty_like(x)
     for r in range(x.shape[0]):
-        m = -np.inf
-        for c in range(x.shape[1]):
-            m = max(m, x[r, c])
-        if not np.isfinite(m):
-            m = 0.0
+        m = _row_shift(x, r)
         s = 0.0
         for c in range(x.shape[1]):
             e = _exp(x[r, c] - m)
@@ -59,11 +64,7 @@ def _softmax_rows(x):
 def _logsumexp_rows(x):
     out = np.empty(x.shape[0], dtype=x.dtype)
     for r in range(x.shape[0]):
-        m = -np.inf
-        for c in range(x.shape[1]):
-            m = max(m, x[r, c])
-        if not np.isfinite(m):
-            m = 0.0
+        m = _row_shift(x, r)
         s = 0.0
         for c in range(x.shape[1]):
             s += _exp(x[r, c] - m)
