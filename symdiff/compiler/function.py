@@ -144,6 +144,7 @@ class Function:
             "_scalar": self._scalar,
             "_bad": self._bad,
             "_result_types": tuple(np.dtype(o.dtype).type for o in outs),
+            "_dtypes": tuple(np.dtype(v.dtype) for v in inputs),
             "_float": float,
         }
         exec(compile(self.wrapper_source, "<symdiff wrapper>", "exec"), namespace)
@@ -249,9 +250,10 @@ def _wrapper_source(inputs, outputs, lowering: Lowering, single: bool) -> str:
             else:
                 lines.append(f"    {a} = _scalar({a}, {k})")
             continue
-        dt = v.dtype.name
+        # dtype identity is cheap (dtype.name costs microseconds); an equal but distinct dtype
+        # object only takes the slow, converting path
         lines.append(
-            f"    if type({a}) is not _ndarray or {a}.dtype.name != '{dt}' or not {a}.flags.c_contiguous: {a} = _convert({a}, {k})"
+            f"    if type({a}) is not _ndarray or {a}.dtype is not _dtypes[{k}] or not {a}.flags.c_contiguous: {a} = _convert({a}, {k})"
         )
         lines.append(f"    if {a}.ndim != {v.ndim}: _bad({k}, {a})")
         lines.append(f"    s = {a}.shape")
