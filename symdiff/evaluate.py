@@ -61,6 +61,53 @@ def _result(arr: np.ndarray):
     return arr[()] if arr.ndim == 0 else arr
 
 
+class Schedule:
+    """Forward propagation compiled to a flat list of steps: each node is evaluated once, in
+    topological order, reading its inputs from numbered slots; intermediates are freed after
+    their last use. ``sd.evaluate`` builds one per call; compiled functions that run on the
+    NumPy virtual machine keep one."""
+
+    def __init__(self, outputs: list[Node]):
+        order = toposort(outputs)
+        slot = {n: k for k, n in enumerate(order)}
+        self.size = len(order)
+        self.variables = [n for n in order if isinstance(n, Variable)]
+        self.var_slots = [slot[v] for v in self.variables]
+        self.constants = [(slot[n], n.value) for n in order if isinstance(n, Constant)]
+        self.out_slots = [slot[o] for o in outputs]
+        last_use = {}
+        for n in order:
+            for i in n.inputs:
+                last_use[slot[i]] = slot[n]
+        keep = set(self.out_slots)
+        frees: dict[int, list[int]] = {}
+        for s_in, s_last in last_use.items():
+            if s_in not in keep:
+                frees.setdefault(s_last, []).append(s_in)
+        self.steps = [
+            (n.op.perform, tuple(slot[i] for i in n.inputs), slot[n], n, n.dtype, tuple(frees.get(slot[n], ())))
+            for n in order if n.op is not None
+        ]
+
+    def run(self, values: dict, dims: dict) -> list[np.ndarray]:
+        mem: list = [None] * self.size
+        for k, value in self.constants:
+            mem[k] = value
+        for k, v in zip(self.var_slots, self.variables):
+            mem[k] = values[v]
+        with np.errstate(all="ignore"):
+            for perform, ins, out, node, dtype, free in self.steps:
+                r = perform([mem[i] for i in ins], node, dims)
+                if type(r) is not np.ndarray:
+                    r = np.asarray(r)
+                if r.dtype is not dtype and r.dtype != dtype:
+                    r = r.astype(dtype)
+                mem[out] = r
+                for i in free:
+                    mem[i] = None
+        return [mem[k] for k in self.out_slots]
+
+
 def evaluate(outputs, inputs: Mapping | None = None):
     """Evaluate ``outputs`` (a node or a list of nodes) with NumPy, given ``inputs``.
 
@@ -68,27 +115,7 @@ def evaluate(outputs, inputs: Mapping | None = None):
     or a NumPy scalar for a 0-d output.
     """
     outs, single = flatten_outputs(outputs)
-    order = toposort(outs)
-    variables = [n for n in order if isinstance(n, Variable)]
-    values, dims = bind_inputs(variables, inputs or {})
-    # free each intermediate after its last use
-    last_use = {}
-    for i, n in enumerate(order):
-        for inp in n.inputs:
-            last_use[inp] = i
-    keep = set(outs)
-    with np.errstate(all="ignore"):
-        for i, node in enumerate(order):
-            if isinstance(node, Constant):
-                values[node] = node.value
-            elif node.op is not None:
-                args = [values[x] for x in node.inputs]
-                out = np.asarray(node.op.perform(args, node, dims))
-                if out.dtype != node.dtype:
-                    out = out.astype(node.dtype)
-                values[node] = out
-                for x in node.inputs:
-                    if last_use.get(x) == i and x not in keep:
-                        values.pop(x, None)
-    results = [_result(values[o]) for o in outs]
+    schedule = Schedule(outs)
+    values, dims = bind_inputs(schedule.variables, inputs or {})
+    results = [_result(r) for r in schedule.run(values, dims)]
     return results[0] if single else results

@@ -220,21 +220,22 @@ def max_jit_nodes() -> int:
 
 
 class _NumpyProgram:
-    """The virtual machine: NumPy evaluation of a fixed schedule, each node once."""
+    """The virtual machine: a fixed NumPy schedule (see ``symdiff.evaluate.Schedule``)."""
 
     def __init__(self, inputs, outputs, single: bool):
-        from ..evaluate import bind_inputs, evaluate
+        from ..evaluate import Schedule
 
-        self._inputs, self._outputs, self._single = inputs, outputs, single
-        self._bind, self._evaluate = bind_inputs, evaluate
+        self._inputs, self._single = inputs, single
+        self._schedule = Schedule(outputs)
 
     def __call__(self, *args):
+        from ..evaluate import bind_inputs
+
         if len(args) != len(self._inputs):
             raise TypeError("argument count")
-        values = dict(zip(self._inputs, args))
-        self._bind(self._inputs, values)  # the same checks as the compiled wrapper
-        out = [o.item() if o.dtype == np.float64 and o.ndim == 0 else o
-               for o in map(np.asarray, self._evaluate(self._outputs, values))]
+        values, dims = bind_inputs(self._inputs, dict(zip(self._inputs, args)))  # the wrapper's checks
+        out = [r.item() if r.ndim == 0 and r.dtype == np.float64 else (r[()] if r.ndim == 0 else r)
+               for r in self._schedule.run(values, dims)]
         return out[0] if self._single else out
 
 
