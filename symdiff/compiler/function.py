@@ -106,7 +106,8 @@ class Function:
             raise InputError(f"mode must be 'auto', 'numba' or 'numpy', got {mode!r}")
         t0 = time.perf_counter()
         lowering = Lowering(inputs, outs, parallel=parallel)
-        if mode == "numpy" or (mode == "auto" and len(lowering.order) > max_jit_nodes()):
+        source = lowering.source() if mode != "numpy" else ""
+        if mode == "numpy" or (mode == "auto" and source.count("\n") > max_jit_lines()):
             self.mode = "numpy"
             self.source = "# run by the NumPy virtual machine (graph larger than the jit budget)\n"
             self.wrapper_source = ""
@@ -115,7 +116,7 @@ class Function:
             self.from_cache = False
             return
         self.mode = "numba"
-        self.source = lowering.source()
+        self.source = source
         from .. import __version__
 
         key = hashlib.sha256(
@@ -127,10 +128,18 @@ class Function:
         ) + (nbt.int64,) * len(lowering.dim_names)
         kernel = module.kernel
         try:
-            kernel.compile(sig)
-        except Exception:  # e.g. a corrupt cache entry: compile again without the disk cache
-            kernel = _load_module(self.source, key, use_disk=False).kernel
-            kernel.compile(sig)
+            try:
+                kernel.compile(sig)
+            except RecursionError:
+                raise
+            except Exception:  # e.g. a corrupt cache entry: compile again without the disk cache
+                kernel = _load_module(self.source, key, use_disk=False).kernel
+                kernel.compile(sig)
+        except RecursionError:  # Numba itself recursed too deep on this graph
+            if mode == "numba":
+                raise SymdiffError("Numba's compiler hit Python's recursion limit on this graph; use mode='numpy'") from None
+            self.__init__(inputs, outputs, parallel=parallel, mode="numpy")
+            return
         self._kernel = kernel
         self._entry = kernel.overloads[sig].entry_point
         self.compile_seconds = time.perf_counter() - t0
@@ -213,10 +222,11 @@ class Function:
         return f"<symdiff.Function ({ins}) -> {len(self.outputs)} output(s)>"
 
 
-def max_jit_nodes() -> int:
-    """Graphs with more nodes than this (``$SYMDIFF_MAX_JIT_NODES``, default 3000) run on the NumPy
-    virtual machine in ``mode="auto"``: Numba needs tens of milliseconds per generated line."""
-    return int(os.environ.get("SYMDIFF_MAX_JIT_NODES", "3000"))
+def max_jit_lines() -> int:
+    """Graphs whose kernels take more generated lines than this (``$SYMDIFF_MAX_JIT_LINES``,
+    default 400) run on the NumPy virtual machine in ``mode="auto"``: Numba's compile time grows
+    with the lines it is given (tens of milliseconds each, more for long dependency chains)."""
+    return int(os.environ.get("SYMDIFF_MAX_JIT_LINES", "400"))
 
 
 class _NumpyProgram:
@@ -284,6 +294,6 @@ def function(inputs: Sequence[Variable], outputs, *, parallel: bool = False, mod
 
     ``parallel=True`` runs large loops with Numba's ``prange``. ``mode="numba"`` always generates
     Numba kernels; ``"numpy"`` runs the NumPy virtual machine; ``"auto"`` (default) uses Numba
-    unless the graph has more than ``max_jit_nodes()`` nodes.
+    unless the generated kernels would exceed ``max_jit_lines()`` lines.
     """
     return Function(inputs, outputs, parallel=parallel, mode=mode)

@@ -384,11 +384,39 @@ class IndexGrad(Op):
         return [Index(self.key)(D)]
 
     def lower(self, ctx, node, args, out):
-        return [
-            f"{out} = np.zeros({ctx.shape_expr(self.shape)}, dtype=np.{node.dtype.name})",
-            *_bounds_checks(ctx, self.shape, self.key, out),
-            f"{out}[{_key_source(self.key)}] = {args[0]}",
-        ]
+        """Zeros, then a loop over the gradient writing each entry to its place (Numba compiles
+        such loops far faster than slice assignment)."""
+        g = node.inputs[0]
+        lines = [f"{out} = np.zeros({ctx.shape_expr(self.shape)}, dtype=np.{node.dtype.name})",
+                 *_bounds_checks(ctx, self.shape, self.key, out)]
+        target, g_idx, axis, j = [], [], 0, 0
+        for k in self.key:
+            if k is None:  # an inserted axis of size 1 in g
+                g_idx.append("0")
+                j += 1
+                continue
+            d = self.shape[axis]
+            axis += 1
+            if isinstance(k, int):
+                target.append(str(k) if k >= 0 else f"({k} + {ctx.dim(d)})")
+                continue
+            if isinstance(d, int):
+                start, _, step = slice(*k[1:]).indices(d)
+            else:  # only ':' and '::-1' may slice a named dim
+                step = k[3] or 1
+                start = 0 if step == 1 else f"{ctx.dim(d)} - 1"
+            target.append(f"{start} + {step} * j{j}" if step != 1 else (f"{start} + j{j}" if start else f"j{j}"))
+            g_idx.append(f"j{j}")
+            j += 1
+        if g.ndim == 0:
+            return lines + [f"{out}[{', '.join(target)}] = {args[0]}"]
+        indent = ""
+        for n, d in enumerate(g.shape):
+            if g_idx[n] != "0":
+                lines.append(f"{indent}for j{n} in range({ctx.dim(d)}):")
+                indent += "    "
+        lines.append(f"{indent}{out}[{', '.join(target)}] = {args[0]}[{', '.join(g_idx)}]")
+        return lines
 
 
 def index(x, key) -> Node:
