@@ -69,6 +69,30 @@ def _load_module(source: str, key: str, use_disk: bool = True):
     return _Namespace(namespace)
 
 
+def _compile_kernel(source: str, sig: tuple, strict: bool):
+    """Load (from the disk cache) or compile the entry kernel for ``sig``.
+
+    Returns ``None`` when Numba's compiler hits the recursion limit, unless ``strict``.
+    """
+    from .. import __version__
+
+    key = hashlib.sha256(f"{__version__}|{numba.__version__}|{np.__version__}|{source}".encode()).hexdigest()[:24]
+    kernel = _load_module(source, key).kernel
+    try:
+        try:
+            kernel.compile(sig)
+        except RecursionError:
+            raise
+        except Exception:  # e.g. a corrupt cache entry: compile again without the disk cache
+            kernel = _load_module(source, key, use_disk=False).kernel
+            kernel.compile(sig)
+    except RecursionError:
+        if strict:
+            raise SymdiffError("Numba's compiler hit Python's recursion limit on this graph; use mode='numpy'") from None
+        return None
+    return kernel
+
+
 class _Namespace:
     def __init__(self, d):
         self.__dict__.update(d)
@@ -108,38 +132,15 @@ class Function:
         lowering = Lowering(inputs, outs, parallel=parallel)
         source = lowering.source() if mode != "numpy" else ""
         if mode == "numpy" or (mode == "auto" and source.count("\n") > max_jit_lines()):
-            self.mode = "numpy"
-            self.source = "# run by the NumPy virtual machine (graph larger than the jit budget)\n"
-            self.wrapper_source = ""
-            self._call = _NumpyProgram(inputs, outs, self._single)
-            self.compile_seconds = time.perf_counter() - t0
-            self.from_cache = False
-            return
-        self.mode = "numba"
-        self.source = source
-        from .. import __version__
-
-        key = hashlib.sha256(
-            f"{__version__}|{numba.__version__}|{np.__version__}|{self.source}".encode()
-        ).hexdigest()[:24]
-        module = _load_module(self.source, key)
+            return self._use_vm(t0)
         sig = tuple(_numba_type(v, v.ndim == 0) for v in inputs) + tuple(
             _numba_type(c, False) for c in lowering.const_args
         ) + (nbt.int64,) * len(lowering.dim_names)
-        kernel = module.kernel
-        try:
-            try:
-                kernel.compile(sig)
-            except RecursionError:
-                raise
-            except Exception:  # e.g. a corrupt cache entry: compile again without the disk cache
-                kernel = _load_module(self.source, key, use_disk=False).kernel
-                kernel.compile(sig)
-        except RecursionError:  # Numba itself recursed too deep on this graph
-            if mode == "numba":
-                raise SymdiffError("Numba's compiler hit Python's recursion limit on this graph; use mode='numpy'") from None
-            self.__init__(inputs, outputs, parallel=parallel, mode="numpy")
-            return
+        kernel = _compile_kernel(source, sig, strict=(mode == "numba"))
+        if kernel is None:  # Numba's compiler recursed too deep on this graph
+            return self._use_vm(t0)
+        self.mode = "numba"
+        self.source = source
         self._kernel = kernel
         self._entry = kernel.overloads[sig].entry_point
         self.compile_seconds = time.perf_counter() - t0
@@ -158,6 +159,15 @@ class Function:
         }
         exec(compile(self.wrapper_source, "<symdiff wrapper>", "exec"), namespace)
         self._call = namespace["call"]
+
+    def _use_vm(self, t0: float) -> None:
+        """Run this function on the NumPy virtual machine instead of a Numba kernel."""
+        self.mode = "numpy"
+        self.source = "# run by the NumPy virtual machine (graph larger than the jit budget)\n"
+        self.wrapper_source = ""
+        self._call = _NumpyProgram(self.inputs, self.outputs, self._single)
+        self.compile_seconds = time.perf_counter() - t0
+        self.from_cache = False
 
     # -- calling ----------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
