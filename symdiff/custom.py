@@ -214,16 +214,24 @@ class SympyElemwise(Elemwise):
         return cls._derivatives[i]
 
 
-def _as_float(expr, what: str) -> float:
+def real_value(expr) -> float | None:
+    """The value of a constant SymPy expression as a float, or None if it is not a real number."""
     import sympy as sp
 
     try:
         value = complex(sp.N(expr))
     except (TypeError, ValueError):
-        raise CustomOpError(f"{what} is {expr}, which is not a real number") from None
+        return None
     if value.imag != 0 or np.isnan(value.real):
-        raise CustomOpError(f"{what} is {expr}, which is not a real number")
+        return None
     return float(value.real)
+
+
+def _as_float(expr, what: str) -> float:
+    value = real_value(expr)
+    if value is None:
+        raise CustomOpError(f"{what} is {expr}, which is not a real number")
+    return value
 
 
 class ElementwiseFunction:

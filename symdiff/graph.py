@@ -276,14 +276,14 @@ def get_consumers(V: Node, graph) -> list[Node]:
     return list(graph.consumers.get(V, ()))
 
 
-def flatten_outputs(outputs) -> tuple[list[Node], bool]:
+def flatten_outputs(outputs, error: type = SymdiffError, what: str = "symdiff nodes") -> tuple[list[Node], bool]:
     """Accept one node or a list of nodes; return the list and whether a single node was given."""
     if isinstance(outputs, Node):
         return [outputs], True
     out = list(outputs)
     for o in out:
         if not isinstance(o, Node):
-            raise SymdiffError(f"expected symdiff nodes, got {type(o).__name__}")
+            raise error(f"expected {what}, got {type(o).__name__}")
     return out, False
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import GradError, ShapeError, SymdiffError
 from .grad import build_grad, grad
-from .graph import Constant, Node, Variable, as_node, toposort
+from .graph import Constant, Node, Variable, as_node, flatten_outputs, toposort
 from .ops import elementwise as E
 from .ops import structure as S
 from .rewrite import clone, simplify
@@ -83,13 +83,7 @@ def _seed(like: Node, name: str) -> Variable:
 
 
 def _as_list(wrt) -> tuple[list[Node], bool]:
-    if isinstance(wrt, Node):
-        return [wrt], True
-    wrt = list(wrt)
-    for v in wrt:
-        if not isinstance(v, Node):
-            raise GradError(f"expected symdiff nodes to differentiate with respect to, got {type(v).__name__}")
-    return wrt, False
+    return flatten_outputs(wrt, GradError, "symdiff nodes to differentiate with respect to")
 
 
 def _check_tangent(t, x: Node, fn: str, what: str = "the tangent") -> Node:

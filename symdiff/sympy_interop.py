@@ -223,13 +223,12 @@ def _constant(expr) -> Node:
 
     if expr == sp.true or expr == sp.false:
         return ops.greater(1.0, 0.0) if expr == sp.true else ops.greater(0.0, 1.0)
-    try:
-        value = complex(sp.N(expr))
-    except (TypeError, ValueError):
-        raise SympyConversionError(f"from_sympy: {expr} is not a real number") from None
-    if value.imag != 0 or np.isnan(value.real):
+    from .custom import real_value
+
+    value = real_value(expr)
+    if value is None:
         raise SympyConversionError(f"from_sympy: {expr} is not a real number")
-    return as_node(float(value.real))
+    return as_node(value)
 
 
 def _is_reciprocal(n: Node) -> bool:
