@@ -56,7 +56,8 @@ def merge_common(outputs: list[Node]) -> tuple[list[Node], dict[Node, Node]]:
 
 
 def is_fusible(n: Node) -> bool:
-    return isinstance(n.op, (Elemwise, BroadcastTo))
+    """Elementwise ops, broadcasts, and ops that can give their value at a loop index."""
+    return isinstance(n.op, (Elemwise, BroadcastTo)) or hasattr(n.op, "emit_indexed")
 
 
 def literal(value) -> str:
@@ -161,11 +162,12 @@ class Lowering:
         latest_loop: dict[tuple, Loop] = {}
 
         def deps_ok(n: Node, loop: Loop) -> bool:
+            indexed = hasattr(n.op, "emit_indexed")  # reads its input at other indices
             for i in n.inputs:
                 b = block_of.get(self.rep[i])
                 if b is None:
                     continue
-                if b.id > loop.id or sink_of.get(self.rep[i]) is loop:
+                if b.id > loop.id or sink_of.get(self.rep[i]) is loop or (indexed and b is loop):
                     return False
             return True
 
@@ -247,8 +249,10 @@ class Lowering:
                 )
         body: list[str] = []
         for m in loop.members:
-            args = [self.read(i, loop, idx) for i in m.inputs]
-            expr = m.op.emit(args, m) if hasattr(m.op, "emit") else "{0}".format(*args)
+            if hasattr(m.op, "emit_indexed"):
+                expr = m.op.emit_indexed(self, m, idx if loop.shape else [])
+            else:
+                expr = m.op.emit([self.read(i, loop, idx) for i in m.inputs], m)
             if not loop.shape:
                 body.append(f"{self.names[m]} = {expr}  # {self.label(m)}")
                 continue

@@ -383,6 +383,40 @@ class IndexGrad(Op):
     def bprop(self, inputs, output, D):
         return [Index(self.key)(D)]
 
+    def emit_indexed(self, ctx, node, idx: list[str]) -> str:
+        """Fused lowering: the value at loop index ``idx`` of the output shape is the gradient
+        entry that lands there, or 0. Lets sums of slice gradients fuse into one loop."""
+        g = ctx.rep[node.inputs[0]]
+        conds, g_idx, axis = [], [], 0
+        for k in self.key:
+            if k is None:
+                g_idx.append("0")
+                continue
+            d, i = self.shape[axis], idx[axis]
+            axis += 1
+            if isinstance(k, int):
+                conds.append(f"{i} == {k if k >= 0 else f'{ctx.dim(d)} + ({k})'}")
+                continue
+            if not isinstance(d, int):  # ':' or '::-1' of a named dim
+                g_idx.append(i if (k[3] or 1) == 1 else f"{ctx.dim(d)} - 1 - {i}")
+                continue
+            start, stop, step = slice(*k[1:]).indices(d)
+            count = len(range(start, stop, step))
+            last = start + (count - 1) * step
+            lo, hi = min(start, last), max(start, last)
+            conds.append(f"{lo} <= {i} <= {hi}")
+            if step == 1:
+                g_idx.append(f"{i} - {start}" if start else i)
+            elif step == -1:
+                g_idx.append(f"{start} - {i}")
+            else:
+                conds.append(f"({i} - {start}) % {step} == 0")
+                g_idx.append(f"({i} - {start}) // {step}")
+        value = ctx.names[g] if g.ndim == 0 else f"{ctx.names[g]}[{', '.join(g_idx)}]"
+        if not conds:
+            return value
+        return f"({value} if {' and '.join(conds)} else 0.0)"
+
     def lower(self, ctx, node, args, out):
         """Zeros, then a loop over the gradient writing each entry to its place (Numba compiles
         such loops far faster than slice assignment)."""
