@@ -208,8 +208,6 @@ class Lowering:
             for m in b.members:
                 if m in outs or any(c not in inside for c in self.consumers[m]):
                     self.materialized.add(m)
-                elif any(c in b.sinks for c in self.consumers[m]) and not b.shape:
-                    self.materialized.add(m)
 
     # -- emitting -----------------------------------------------------------------------------
     def read(self, n: Node, loop: Loop | None, idx: list[str]) -> str:
