@@ -276,6 +276,20 @@ def get_consumers(V: Node, graph) -> list[Node]:
     return list(graph.consumers.get(V, ()))
 
 
+def structural_key(node: Node, rep: dict | None = None):
+    """A key shared by structurally identical nodes: the same op of the same inputs (seen through
+    ``rep``, a map to representatives), or equal small constants. ``None`` for variables and large
+    constants, which are never merged. Used by the simplifier, the printers and the compiler."""
+    if isinstance(node, Constant):
+        if node.value.size > 64:
+            return None
+        return ("const", node.dtype.str, node.shape, node.weak, node.value.tobytes())
+    if node.op is None:
+        return None
+    inputs = node.inputs if rep is None else [rep[i] for i in node.inputs]
+    return (node.op, tuple(id(i) for i in inputs))
+
+
 def flatten_outputs(outputs, error: type = SymdiffError, what: str = "symdiff nodes") -> tuple[list[Node], bool]:
     """Accept one node or a list of nodes; return the list and whether a single node was given."""
     if isinstance(outputs, Node):

@@ -23,7 +23,7 @@ from typing import IO, Mapping, Sequence, Union
 import numpy as np
 
 from .errors import SymdiffError
-from .graph import Constant, Node, Variable, toposort
+from .graph import Constant, Node, Variable, structural_key, toposort
 from .types import format_shape
 
 Nodes = Union[Node, Sequence[Node], Mapping[str, Node]]
@@ -391,12 +391,7 @@ def _representatives(order: list[Node]) -> dict[Node, Node]:
     rep: dict[Node, Node] = {}
     table: dict = {}
     for n in order:
-        key = None
-        if isinstance(n, Constant):
-            if not n.name and n.value.size <= 16:
-                key = ("const", n.dtype.str, n.value.shape, n.value.tobytes())
-        elif n.op is not None:
-            key = (n.op, tuple(id(rep[i]) for i in n.inputs))
+        key = None if (isinstance(n, Constant) and n.name) else structural_key(n, rep)
         try:
             rep[n] = n if key is None else table.setdefault(key, n)
         except TypeError:  # an op with unhashable parameters is never merged

@@ -19,7 +19,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from .errors import ShapeError
-from .graph import Constant, Node, flatten_outputs, toposort
+from .graph import Constant, Node, flatten_outputs, structural_key, toposort
 from .ops.base import Op
 from .ops import elementwise as E
 from .ops import linalg as L
@@ -419,16 +419,6 @@ class _Context:
         self.uses: dict[Node, int] = {}
 
 
-def _key(node: Node):
-    if isinstance(node, Constant):
-        if node.value.size <= 64:
-            return ("const", node.dtype.str, node.shape, node.weak, node.value.tobytes())
-        return None
-    if node.op is None:
-        return None
-    return (node.op, tuple(id(i) for i in node.inputs))
-
-
 def _one_pass(outs: list[Node]) -> list[Node]:
     order = toposort(outs)
     uses: dict[Node, int] = {}
@@ -454,7 +444,7 @@ def _one_pass(outs: list[Node]) -> list[Node]:
                         break
                 else:
                     break
-        key = _key(out)
+        key = structural_key(out)
         if key is not None:
             out = merged.setdefault(key, out)
         new[node] = out

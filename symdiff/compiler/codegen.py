@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..graph import Constant, Node, Variable, toposort
+from ..graph import Constant, Node, Variable, structural_key, toposort
 from ..ops.elementwise import Elemwise
 from ..ops.reduction import Reduce, Sum
 from ..ops.structure import BroadcastTo
@@ -41,14 +41,8 @@ def merge_common(outputs: list[Node]) -> tuple[list[Node], dict[Node, Node]]:
     seen: dict = {}
     order = []
     for n in toposort(outputs):
-        if isinstance(n, Constant):
-            small = n.value.size <= 64
-            key = ("const", n.dtype.str, n.shape, n.value.tobytes()) if small else ("node", n)
-        elif n.op is None:
-            key = ("node", n)
-        else:
-            key = (n.op, tuple(rep[i] for i in n.inputs), n.dtype.str, n.shape)
-        r = seen.setdefault(key, n)
+        key = structural_key(n, rep)
+        r = n if key is None else seen.setdefault(key, n)
         rep[n] = r
         if r is n:
             order.append(n)
