@@ -47,7 +47,8 @@ def bind_inputs(variables: list[Variable], inputs: Mapping) -> tuple[dict, dict]
     values, dims = {}, {}
     # variables given but not needed still bind their named dims (a gradient such as
     # broadcast_to(1, ("n", 3)) may mention "n" without containing any variable of that shape)
-    for v in [k for k in given if k not in set(variables) and isinstance(k, Variable)] + variables:
+    needed = set(variables)
+    for v in [k for k in given if k not in needed and isinstance(k, Variable)] + variables:
         if v not in given:
             raise InputError(f"no value given for the variable {v.name!r} of shape {format_shape(v.shape)}")
         arr = as_input_array(v, given[v])

@@ -367,7 +367,7 @@ class Clip(Elemwise):
 def const_value(x: Node):
     """The single value of a constant node whose entries are all equal, else ``None``."""
     while not isinstance(x, Constant):
-        if x.op is not None and type(x.op).__name__ == "BroadcastTo":
+        if isinstance(x.op, BroadcastTo):
             x = x.inputs[0]
         else:
             return None
@@ -572,4 +572,4 @@ def cast(x, dtype) -> Node:
 
 
 from .reduction import sum_  # noqa: E402
-from .structure import broadcast_to  # noqa: E402
+from .structure import BroadcastTo, broadcast_to  # noqa: E402

@@ -36,8 +36,11 @@ class Reduce(Op):
         return type(self).numpy(values[0], axis=self.axis, keepdims=self.keepdims)
 
     def keep(self, y: Node) -> Node:
-        """``y`` (a reduced value) with the reduced axes put back as size 1."""
-        return y if self.keepdims or not self.axis else expand_dims(y, self.axis)
+        """``y`` (a reduced value) shaped to broadcast against the input: the reduced axes are
+        put back as size 1, unless they are all leading (broadcasting restores those)."""
+        if self.keepdims or self.axis == tuple(range(len(self.axis))):
+            return y
+        return expand_dims(y, self.axis)
 
 
 class Sum(Reduce):
