@@ -243,17 +243,22 @@ def test_corrupt_and_read_only_cache_fall_back(tmp_path):
         os.chmod(ro, 0o700)
 
 
+def _sin_tanh_chain(depth: int):
+    """x (3,), the sum of an alternating sin/tanh chain of ``depth`` steps, and its gradient."""
+    x = sd.tensor("x", (3,))
+    h = x
+    for k in range(depth):
+        h = sd.tanh(h) * 0.999 + 0.001 if k % 2 else sd.sin(h) + 0.01
+    out = sd.sum(h)
+    return x, out, sd.grad(out, x)
+
+
 def test_large_graph_is_split_into_several_kernels(monkeypatch):
     import symdiff.compiler.codegen as codegen
 
     monkeypatch.setattr(codegen, "CHUNK_LINES", 40)
     monkeypatch.setattr(codegen, "LOOP_NODES", 16)
-    x = sd.tensor("x", (3,))
-    h = x
-    for k in range(40):
-        h = sd.tanh(h) * 0.999 + 0.001 if k % 2 else sd.sin(h) + 0.01
-    out = sd.sum(h)
-    g = sd.grad(out, x)
+    x, out, g = _sin_tanh_chain(40)
     f = sd.function([x], [out, g], mode="numba")
     assert f.mode == "numba" and f.source.count("def _k") > 3
     xv = np.array([0.1, -0.2, 0.3])
@@ -266,12 +271,7 @@ def test_large_graph_is_split_into_several_kernels(monkeypatch):
 def test_graph_of_10000_nodes_compiles_quickly_in_auto_mode():
     import time
 
-    x = sd.tensor("x", (3,))
-    h = x
-    for k in range(2500):
-        h = sd.tanh(h) * 0.999 + 0.001 if k % 2 else sd.sin(h) + 0.01
-    out = sd.sum(h)
-    g = sd.grad(out, x)
+    x, out, g = _sin_tanh_chain(2500)
     t0 = time.perf_counter()
     f = sd.function([x], [out, g])
     assert time.perf_counter() - t0 < 30 and f.mode == "numpy"
