@@ -8,7 +8,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .fastmath import _exp, _tanh
+from .fastmath import _exp, _log, _log1p, _tanh
 
 
 @njit(cache=True, inline="always")
@@ -33,7 +33,7 @@ def _sigmoid(x):
 
 @njit(cache=True, inline="always")
 def _softplus(x):
-    return max(x, 0.0) + math.log1p(_exp(-abs(x)))
+    return max(x, 0.0) + _log1p(_exp(-abs(x)))
 
 
 @njit(cache=True, inline="always")
@@ -83,6 +83,6 @@ def _log_softmax_rows(x):
 
 
 __all__ = [
-    "_exp", "_tanh", "_maximum", "_minimum", "_sigmoid", "_softplus", "_softmax_rows", "_logsumexp_rows",
-    "_log_softmax_rows",
+    "_exp", "_tanh", "_log", "_log1p", "_maximum", "_minimum", "_sigmoid", "_softplus", "_softmax_rows",
+    "_logsumexp_rows", "_log_softmax_rows",
 ]
