@@ -222,15 +222,9 @@ def sd_args(key, D):
 
 
 def _inner_function(sparse_hessian):
-    """Best effort: the sd.Function inside a SparseHessian's compiled plan (for from_cache)."""
-    try:
-        fn = sparse_hessian._only_plan().fn
-        for cell in fn.__closure__ or ():
-            if isinstance(cell.cell_contents, sd.Function):
-                return cell.cell_contents
-    except Exception:
-        pass
-    return None
+    """The compiled sd.Function behind a SparseHessian (for from_cache and mode), if any."""
+    fn = getattr(sparse_hessian._only_plan(), "fn", None)
+    return fn if isinstance(fn, sd.Function) else None
 
 
 def sd_build(key, D=None):

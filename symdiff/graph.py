@@ -287,7 +287,10 @@ def structural_key(node: Node, rep: dict | None = None):
     if node.op is None:
         return None
     inputs = node.inputs if rep is None else [rep[i] for i in node.inputs]
-    return (node.op, tuple(id(i) for i in inputs))
+    ids = tuple(id(i) for i in inputs)
+    if getattr(node.op, "commutative", False):  # exactly commutative in IEEE arithmetic: x*y is y*x
+        ids = tuple(sorted(ids))
+    return (node.op, ids)
 
 
 def flatten_outputs(outputs, error: type = SymdiffError, what: str = "symdiff nodes") -> tuple[list[Node], bool]:

@@ -178,6 +178,10 @@ def _scatter(node, pats, shapes, dims):
     return _gather(dst, src, _size(concrete_shape(node.shape, dims)), pats[0])
 
 
+def _gather_rows(node, pats, shapes, dims):
+    return _rows(pats[0], node.inputs[1].value)
+
+
 PATTERN_RULES: dict[type, Callable] = {
     E.Elemwise: _elemwise,
     E.Compare: _no_derivative,
@@ -197,6 +201,7 @@ PATTERN_RULES: dict[type, Callable] = {
     L.Matmul: _matmul,
     L.Outer: _outer,
     X.Scatter: _scatter,
+    X.Gather: _gather_rows,
 }
 
 
@@ -347,19 +352,31 @@ class _Plan:
             self.seed_var, self.seeds = Variable("_seeds", (k, *x.shape), x.dtype), seeds
             batch = self.seed_var
         self.compressed = simplify(vmap(grad(g, x, seed=v), v, batch))
-        self.variables = [n for n in toposort([self.compressed]) if isinstance(n, Variable)]
+        # the non-zeros, picked out of S^T H inside the same graph (and the same kernel)
+        self.nonzeros = X.gather(self.compressed, comp.take)
+        self.variables = [n for n in toposort([self.nonzeros]) if isinstance(n, Variable)]
         self.indptr, self.indices, self.take = comp.indptr, comp.indices, comp.take
         self.shape = (nx, nx)
         self.fn = None
 
+    def compile(self, compiled: bool | None) -> Callable:
+        """``fn(*arrays)`` (one per ``self.variables``) returning the non-zeros: a compiled
+        ``sd.function`` (which checks its arguments), or the NumPy evaluator if ``compiled=False``."""
+        if self.fn is None:
+            if compiled is False:
+                from .evaluate import evaluate
+
+                self.fn = lambda *arrays: evaluate(self.nonzeros, dict(zip(self.variables, arrays)))
+            else:
+                from .compiler import function
+
+                self.fn = function(self.variables, self.nonzeros)
+        return self.fn
+
     def data(self, values: dict, compiled: bool | None) -> np.ndarray:
         """The non-zeros in the order of the pattern's CSR arrays; ``values`` keyed by node."""
-        if self.fn is None:
-            from .optimize import compile_function
-
-            self.fn = compile_function(self.variables, [self.compressed], compiled=compiled)
-        args = [self.seeds if v is self.seed_var else values[v] for v in self.variables]
-        return np.asarray(self.fn(*args)[0]).ravel().take(self.take)
+        fn = self.compile(compiled)
+        return fn(*[self.seeds if v is self.seed_var else values[v] for v in self.variables])
 
 
 class SparseHessian:
@@ -432,16 +449,28 @@ class SparseHessian:
         bound, dims = bind_inputs(self._variables, values)
         return self._plan({} if self._static else dims), bound
 
+    def _data(self, values: Mapping) -> tuple[_Plan, np.ndarray]:
+        if self._static and self.compiled is not False:
+            # fast path: the compiled function checks its own arguments
+            plan = self._only_plan()
+            try:
+                args = [values[v] if v in values else values[v.name] for v in plan.variables]
+            except KeyError:
+                pass  # let bind_inputs name what is missing
+            else:
+                return plan, plan.compile(self.compiled)(*args)
+        plan, bound = self._bind(values)
+        return plan, plan.data(bound, self.compiled)
+
     def data(self, values: Mapping) -> np.ndarray:
         """The non-zeros at ``values``, aligned with ``pattern.indices`` / ``pattern.indptr``
         (skips building a scipy matrix: the fast path for a solver that takes raw CSR arrays)."""
-        plan, bound = self._bind(values)
-        return plan.data(bound, self.compiled)
+        return self._data(values)[1]
 
     def __call__(self, values: Mapping) -> sp.csr_matrix:
         """The Hessian at ``values`` (a mapping from variables or names to arrays) as CSR."""
-        plan, bound = self._bind(values)
-        return sp.csr_matrix((plan.data(bound, self.compiled), plan.indices, plan.indptr), shape=plan.shape)
+        plan, data = self._data(values)
+        return sp.csr_matrix((data, plan.indices, plan.indptr), shape=plan.shape)
 
     evaluate = __call__
 

@@ -175,6 +175,15 @@ def _scatter(node, args, flags, B):
     return X.scatter(args[0], (b * size_x + src.value).ravel(), (b * size_out + dst.value).ravel(), (B, *node.shape))
 
 
+def _gather(node, args, flags, B):
+    x, idx = node.inputs
+    if not isinstance(B, int) or not all(isinstance(d, int) for d in x.shape):
+        raise BatchingError("vmap: batching a gather needs static sizes")
+    b = np.arange(B, dtype=np.int64)[:, None]
+    flat = X.gather(args[0], (b * int(np.prod(x.shape)) + idx.value).ravel())
+    return S.reshape(flat, (B, idx.shape[0]))
+
+
 BATCH_RULES: dict[type, Callable] = {
     E.Elemwise: _elemwise,            # every elementwise op: add, mul, exp, where, cast, ...
     R.Reduce: _reduce,                # sum, max, min: shift the reduced axes
@@ -192,6 +201,7 @@ BATCH_RULES: dict[type, Callable] = {
     L.Matmul: _matmul,
     L.Outer: _outer,
     X.Scatter: _scatter,              # offset the flat indices by each batch slice
+    X.Gather: _gather,                # the same
 }
 
 

@@ -415,6 +415,40 @@ def test_scatter_op_rules():
     assert sorted(zip(*P.nonzero())) == sorted(zip(dst.tolist(), src.tolist()))
 
 
+def test_gather_op_rules(run):
+    from symdiff.errors import ShapeError
+    from symdiff.ops.extra import gather
+    from symdiff.sparsity import dependency_patterns
+
+    x = sd.tensor("x", (2, 3))
+    idx = np.array([5, 0, 3, 4])
+    s = gather(sd.exp(x) * x, idx)
+    xv = RNG.normal(size=(2, 3))
+    np.testing.assert_allclose(run(s, {x: xv}), (np.exp(xv) * xv).ravel()[idx], rtol=1e-14)
+    w = RNG.normal(size=4)
+    loss = sd.sum(s * w)
+    g = sd.grad(loss, x)
+    want = np.zeros(6)
+    want[idx] = w * (np.exp(xv) * (1 + xv)).ravel()[idx]  # d/dx (x e^x) = e^x (1 + x)
+    np.testing.assert_allclose(run(g, {x: xv}), want.reshape(2, 3), rtol=1e-13)
+    sd.check_grad(loss, x, {x: xv})
+    X = sd.tensor("X", (4, 2, 3))
+    Xv = RNG.normal(size=(4, 2, 3))
+    np.testing.assert_allclose(sd.evaluate(sd.vmap(s, x, X), {X: Xv}),
+                               np.stack([sd.evaluate(s, {x: v}) for v in Xv]))
+    (P,) = dependency_patterns([s], x)
+    assert sorted(zip(*P.nonzero())) == sorted(zip(range(4), idx.tolist()))
+    for bad in ([1, 1], [-1], [6]):
+        with pytest.raises(ShapeError, match="gather"):
+            gather(x, bad)
+    n = sd.tensor("n", ("k",))
+    short = gather(n, [0, 4])  # a named dim: checked when the size is known
+    with pytest.raises(ShapeError, match="out of bounds"):
+        sd.evaluate(short, {n: np.ones(3)})
+    with pytest.raises(ShapeError, match="out of bounds"):
+        sd.function([n], short)(np.ones(3))
+
+
 # ---------------------------------------------------------------------------------------------
 # symdiff.rewrite: clone and simplify
 # ---------------------------------------------------------------------------------------------

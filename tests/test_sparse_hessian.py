@@ -76,6 +76,14 @@ def test_compiled_sparse_hessian(run):
     compressed = run(H.compressed, {x: xv})          # the compressed graph through each backend
     assert compressed.shape == (3, n)
     assert abs(H({x: xv}) - rosenbrock_hessian(xv)).max() < 1e-9
+    # the non-zeros come straight out of one graph (gather inside the kernel), keyed by node or name
+    data = run(H._only_plan().nonzeros, {x: xv})
+    np.testing.assert_array_equal(H.data({"x": xv}), data)
+    np.testing.assert_allclose(data, np.asarray(rosenbrock_hessian(xv)[H.pattern.nonzero()]).ravel(), rtol=1e-12)
+    with pytest.raises(sd.InputError, match="x"):
+        H.data({"y": xv})                             # a missing value: named, before any kernel runs
+    with pytest.raises(sd.ShapeError):
+        H.data({x: xv[:-1]})
 
 
 PATTERN_CASES = {

@@ -10,7 +10,12 @@ The graph is first deduplicated (common subexpressions merged), then every node 
   BLAS with ``np.dot``, reshapes, indexing, softmax rows, ...).
 
 Blocks are created in topological order and a node may only join a block that is not older
-than any block it reads from, so block order is always a valid schedule. Large graphs are split
+than any block it reads from, so block order is always a valid schedule.
+
+An elementwise node read only by ops that look at other indices (``index_grad``: the value at
+``i`` comes from ``g[i - 1]``) is **inlined**: it gets no block and no array, and its reader
+recomputes its small expression at the shifted index. Rosenbrock's gradient is then one loop
+over ``x``, as a person would write it. Large graphs are split
 into several kernels of bounded size, called in order by one entry kernel.
 
 Names in generated code are synthetic (``a0`` arguments, ``d0`` dims, ``c0`` constant arrays,
@@ -26,13 +31,17 @@ import numpy as np
 from ..graph import Constant, Node, Variable, structural_key, toposort
 from ..ops.elementwise import Elemwise
 from ..ops.reduction import Reduce, Sum
-from ..ops.structure import BroadcastTo
+from ..ops.structure import BroadcastTo, Index
 
 # Blocks are grouped into kernels of at most this many generated lines (Numba/LLVM compile time
 # grows faster than linearly with function size).
 CHUNK_LINES = 600
 # A fused loop takes at most this many nodes; longer elementwise chains continue in a new loop.
 LOOP_NODES = 256
+# An elementwise value read only at shifted indices (by a slice gradient, say) is recomputed at
+# the reader's index, instead of stored and reloaded, when its expression has at most this many
+# ops (counted as a tree, through other elementwise nodes, down to arrays).
+INLINE_OPS = 32
 
 
 def merge_common(outputs: list[Node]) -> tuple[list[Node], dict[Node, Node]]:
@@ -51,7 +60,14 @@ def merge_common(outputs: list[Node]) -> tuple[list[Node], dict[Node, Node]]:
 
 def is_fusible(n: Node) -> bool:
     """Elementwise ops, broadcasts, and ops that can give their value at a loop index."""
-    return isinstance(n.op, (Elemwise, BroadcastTo)) or hasattr(n.op, "emit_indexed")
+    if isinstance(n.op, (Elemwise, BroadcastTo)):
+        return True
+    return hasattr(n.op, "emit_indexed") and getattr(n.op, "fusible", lambda node: True)(n)
+
+
+def _feeds_loops_only(n: Node, consumers: list[Node]) -> bool:
+    """Whether every consumer reads ``n`` inside a loop (so a fused slice is never copied out)."""
+    return all(is_fusible(c) or isinstance(c.op, Reduce) for c in consumers)
 
 
 def literal(value) -> str:
@@ -102,6 +118,9 @@ class Lowering:
         self.dim_names: dict[str, str] = {}
         self.const_args: list[Constant] = []
         self._name_sources()
+        self.loopable = {n for n in self.order if n.op is not None and is_fusible(n) and (
+            not isinstance(n.op, Index) or _feeds_loops_only(n, self.consumers[n]))}
+        self.inlined = self._choose_inlined()
         self.blocks = self._assign_blocks()
         self._mark_materialized()
 
@@ -148,6 +167,43 @@ class Lowering:
         text = f"{what}{name}{'(' + params + ')' if params else ''} shape={self.shape_expr(n.shape)}"
         return text.replace("\n", " ")
 
+    # -- inlining -----------------------------------------------------------------------------
+    def _choose_inlined(self) -> set[Node]:
+        """Elementwise nodes read only at other indices (or only by inlined nodes), and cheap to
+        recompute: their readers expand them (see ``value_at``) instead of loading an array."""
+        cost: dict[Node, int] = {}
+        for n in self.order:  # tree size through loopable inputs, capped (shared inputs count twice)
+            if n in self.loopable:
+                sub = sum(cost.get(self.rep[i], 0) for i in n.inputs)
+                cost[n] = min(1 + sub, INLINE_OPS + 1)
+        outs = set(self.outputs)
+        inlined: set[Node] = set()
+        for n in reversed(self.order):
+            users = self.consumers[n]
+            if (n in self.loopable and n not in outs and users and cost[n] <= INLINE_OPS
+                    and all(c in inlined or (hasattr(c.op, "emit_indexed") and c in self.loopable) for c in users)):
+                inlined.add(n)
+        self._leaves: dict[Node, list[Node]] = {}
+        return inlined
+
+    def leaves(self, n: Node) -> list[Node]:
+        """The arrays an expansion of ``n`` reads: the first non-loopable nodes below it."""
+        if n not in self.loopable:
+            return [n]
+        got = self._leaves.get(n)
+        if got is None:
+            got = list(dict.fromkeys(leaf for i in n.inputs for leaf in self.leaves(self.rep[i])))
+            self._leaves[n] = got
+        return got
+
+    def reads(self, n: Node) -> list[Node]:
+        """The nodes whose names the code of ``n`` uses (an inlined input: its leaves)."""
+        out = []
+        for i in n.inputs:
+            i = self.rep[i]
+            out.extend(self.leaves(i) if i in self.inlined else [i])
+        return list(dict.fromkeys(out))
+
     # -- blocks -------------------------------------------------------------------------------
     def _assign_blocks(self) -> list:
         blocks: list = []
@@ -157,11 +213,11 @@ class Lowering:
 
         def deps_ok(n: Node, loop: Loop) -> bool:
             indexed = hasattr(n.op, "emit_indexed")  # reads its input at other indices
-            for i in n.inputs:
-                b = block_of.get(self.rep[i])
+            for i in self.reads(n):
+                b = block_of.get(i)
                 if b is None:
                     continue
-                if b.id > loop.id or sink_of.get(self.rep[i]) is loop or (indexed and b is loop):
+                if b.id > loop.id or sink_of.get(i) is loop or (indexed and b is loop):
                     return False
             return True
 
@@ -174,9 +230,9 @@ class Lowering:
             return loop
 
         for n in self.order:
-            if n.op is None:
+            if n.op is None or n in self.inlined:
                 continue
-            if is_fusible(n):
+            if n in self.loopable:
                 loop = loop_for(n, n.shape)
                 loop.members.append(n)
                 block_of[n] = loop
@@ -199,8 +255,8 @@ class Lowering:
             if not isinstance(b, Loop):
                 continue
             inside = set(b.members) | set(b.sinks)
-            for m in b.members:
-                if m in outs or any(c not in inside for c in self.consumers[m]):
+            for m in b.members:  # inlined consumers recompute m rather than read it
+                if m in outs or any(c not in inside and c not in self.inlined for c in self.consumers[m]):
                     self.materialized.add(m)
 
     # -- emitting -----------------------------------------------------------------------------
@@ -209,15 +265,18 @@ class Lowering:
         n = self.rep[n]
         if loop is not None and self.block_of.get(n) is loop and n in loop.members and loop.shape:
             return f"t{self.number[n]}"
+        return self.value_at(n, _broadcast_index(n, loop.shape if loop else (), idx))
+
+    def value_at(self, n: Node, idx: list[str], expand: bool = False) -> str:
+        """Expression for ``n`` at index ``idx`` (one entry per axis of ``n``): an array load, or
+        for an inlined node (and everything loopable below it) its recomputed expression."""
+        n = self.rep[n]
+        if n in self.inlined or (expand and n in self.loopable):
+            if hasattr(n.op, "emit_indexed"):
+                return n.op.emit_indexed(self, n, idx, lambda g, g_idx: self.value_at(g, g_idx, True))
+            return n.op.emit([self.value_at(i, _broadcast_index(i, n.shape, idx), True) for i in n.inputs], n)
         name = self.names[n]
-        if n.ndim == 0 or not idx:
-            return name
-        lead = len(idx) - n.ndim
-        parts = []
-        for k, d in enumerate(n.shape):
-            out_d = loop.shape[lead + k]
-            parts.append("0" if (d == 1 and out_d != 1) else idx[lead + k])
-        return f"{name}[{', '.join(parts)}]"
+        return name if n.ndim == 0 or not idx else f"{name}[{', '.join(idx)}]"
 
     def emit_loop(self, loop: Loop) -> list[str]:
         lines: list[str] = []
@@ -242,7 +301,7 @@ class Lowering:
         body: list[str] = []
         for m in loop.members:
             if hasattr(m.op, "emit_indexed"):
-                expr = m.op.emit_indexed(self, m, idx if loop.shape else [])
+                expr = m.op.emit_indexed(self, m, idx if loop.shape else [], self.value_at)
             else:
                 expr = m.op.emit([self.read(i, loop, idx) for i in m.inputs], m)
             if not loop.shape:
@@ -331,8 +390,7 @@ class Lowering:
             for b, _ in chunk:
                 nodes = [b.node] if isinstance(b, Call) else b.members + b.sinks
                 for n in nodes:
-                    for i in n.inputs:
-                        i = self.rep[i]
+                    for i in self.reads(n):
                         if isinstance(b, Loop) and b.shape and i in b.members:
                             continue  # a loop temporary, not a value passed between kernels
                         used_by[j].add(self.names[i])
@@ -355,6 +413,12 @@ class Lowering:
             main.append(f"    {lhs} = _k{j}({', '.join(params)})" if rets else f"    _k{j}({', '.join(params)})")
         src += ["", deco, f"def kernel({', '.join(args)}):"] + main + [f"    return {ret}", ""]
         return "\n".join(src)
+
+
+def _broadcast_index(n: Node, shape: tuple, idx: list[str]) -> list[str]:
+    """The index into ``n`` of entry ``idx`` of ``shape``, under NumPy broadcasting."""
+    lead = len(idx) - n.ndim
+    return ["0" if (d == 1 and shape[lead + k] != 1) else idx[lead + k] for k, d in enumerate(n.shape)]
 
 
 def _is_literal(text: str) -> bool:

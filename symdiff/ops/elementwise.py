@@ -73,6 +73,7 @@ def unbroadcast(g: Node, like: Node) -> Node:
 # ---------------------------------------------------------------------------------------------
 class Add(Elemwise):
     name, nin, numpy, code = "add", 2, np.add, "({0} + {1})"
+    commutative = True  # x + y and y + x are one common subexpression
 
     def grad(self, inputs, output, D):
         return [D, D]
@@ -87,6 +88,7 @@ class Sub(Elemwise):
 
 class Mul(Elemwise):
     name, nin, numpy, code = "mul", 2, np.multiply, "({0} * {1})"
+    commutative = True
 
     def grad(self, inputs, output, D):
         a, b = inputs
@@ -223,14 +225,14 @@ class Exp(Elemwise):
 
 
 class Log(Elemwise):
-    name, numpy, code = "log", np.log, "np.log({0})"
+    name, numpy, code = "log", np.log, "_log({0})"  # vectorisable, see compiler/fastmath.py
 
     def grad(self, inputs, output, D):
         return [D / inputs[0]]
 
 
 class Log1p(Elemwise):
-    name, numpy, code = "log1p", np.log1p, "np.log1p({0})"
+    name, numpy, code = "log1p", np.log1p, "_log1p({0})"  # vectorisable, see compiler/fastmath.py
 
     def grad(self, inputs, output, D):
         return [D / (1.0 + inputs[0])]

@@ -1,5 +1,6 @@
-"""``scatter``: place entries of one array at given positions of a zero array.
+"""``scatter`` and ``gather``: move entries between flat positions of arrays.
 
+``scatter`` places entries of one array at given positions of a zero array.
 Used by ``jacobian``/``hessian`` to expand a *compressed* Jacobian (one row per colour of the
 sparsity pattern) into the dense result: ``out.flat[dst] = x.flat[src]``, zeros elsewhere.
 The index arrays are int64 constant inputs; ``src`` and ``dst`` must each hold distinct entries,
@@ -67,3 +68,55 @@ def scatter(x, src, dst, shape) -> Node:
     src = src if isinstance(src, Constant) else index_constant(src)
     dst = dst if isinstance(dst, Constant) else index_constant(dst)
     return Scatter(tuple(shape))(x, src, dst)
+
+
+class Gather(Op):
+    """``x.flat[idx]``: a 1-d array of chosen entries of ``x`` (idx: distinct int64 constants).
+
+    The inverse of ``scatter``: ``SparseHessian`` uses it to pick the non-zeros out of the
+    compressed Hessian inside the compiled kernel. Distinct indices make its gradient a scatter.
+    """
+
+    name = "gather"
+
+    def infer(self, x, idx):
+        if not isinstance(idx, Constant) or idx.dtype.kind not in "iu" or idx.ndim != 1:
+            raise ShapeError("gather: the index array must be a 1-d integer constant")
+        if idx.shape[0] and idx.value.min() < 0:
+            raise ShapeError("gather: indices must be non-negative")
+        if all(isinstance(d, int) for d in x.shape) and idx.shape[0] and idx.value.max() >= np.prod(x.shape):
+            raise ShapeError(f"gather: an index is out of bounds for an input of shape {format_shape(x.shape)}")
+        if np.unique(idx.value).shape[0] != idx.shape[0]:
+            raise ShapeError("gather: the indices must be distinct")
+        return idx.shape, x.dtype
+
+    def perform(self, values, node, dims):
+        x, idx = values
+        if idx.shape[0] and idx.max() >= x.size:
+            raise ShapeError(f"gather: an index is out of bounds for an input of shape {x.shape}")
+        return np.ravel(x)[idx]
+
+    def bprop(self, inputs, output, D):
+        x, idx = inputs
+        return [Scatter(tuple(x.shape))(D, index_constant(np.arange(idx.shape[0])), idx), None]
+
+    def lower(self, ctx, node, args, out):
+        from ..compiler.codegen import dtype_expr
+
+        x, idx = args
+        top = int(node.inputs[1].value.max()) if node.shape[0] else -1
+        return [
+            f"{out} = np.empty({idx}.shape[0], dtype={dtype_expr(node.dtype)})",
+            f"{out}_src = np.ascontiguousarray({x}).reshape(-1)",
+            f"if {out}_src.shape[0] <= {top}:",
+            f"    raise IndexError('gather: an index is out of bounds')",
+            f"for {out}_q in range({idx}.shape[0]):",
+            f"    {out}[{out}_q] = {out}_src[{idx}[{out}_q]]",
+        ]
+
+
+def gather(x, idx) -> Node:
+    """``x.flat[idx]`` for distinct int indices ``idx`` (a 1-d array or int64 constant)."""
+    x = as_node(x)
+    idx = idx if isinstance(idx, Constant) else index_constant(idx)
+    return Gather()(x, idx)

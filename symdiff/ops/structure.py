@@ -306,6 +306,16 @@ def _index_shape(shape, key):
     return tuple(out)
 
 
+def _real(key) -> list:
+    """The entries of a canonical key that consume an input axis (ints and slices)."""
+    return [k for k in key if k is not None]
+
+
+def _paren(index: str) -> str:
+    """An index expression safe to put inside arithmetic (``i0 - 1`` becomes ``(i0 - 1)``)."""
+    return index if index.isidentifier() or index.isdigit() else f"({index})"
+
+
 def _as_index(key):
     return tuple(slice(*k[1:]) if isinstance(k, tuple) else k for k in key)
 
@@ -361,6 +371,39 @@ class Index(Op):
     def lower(self, ctx, node, args, out):
         return [f"{out} = {args[0]}[{_key_source(self.key)}]"] + _bounds_checks(ctx, node.inputs[0].shape, self.key, args[0])
 
+    def fusible(self, node) -> bool:
+        """Fused (read in place inside a loop) unless an int index into a named dim needs a
+        runtime bounds check, which only the statement lowering can raise."""
+        return not any(isinstance(k, int) and isinstance(d, str) for k, d in zip(_real(self.key), node.inputs[0].shape))
+
+    def emit_indexed(self, ctx, node, idx: list[str], at) -> str:
+        """Fused lowering: the output entry at loop index ``idx`` is one input entry, so slices
+        are read in place (no view, no copy, no separate loop). ``at(x, x_idx)`` gives the
+        expression of the input at an index."""
+        x = node.inputs[0]
+        idx = [_paren(i) for i in idx]
+        x_idx, out_axis, axis = [], 0, 0
+        for k in self.key:
+            if k is None:
+                out_axis += 1
+                continue
+            d = x.shape[axis]
+            axis += 1
+            if isinstance(k, int):
+                x_idx.append(str(k) if k >= 0 else f"{ctx.dim(d)} + ({k})")
+                continue
+            i = idx[out_axis]
+            out_axis += 1
+            if not isinstance(d, int):  # ':' or '::-1' of a named dim
+                x_idx.append(i if (k[3] or 1) == 1 else f"{ctx.dim(d)} - 1 - {i}")
+                continue
+            start, _, step = slice(*k[1:]).indices(d)
+            if step == 1:
+                x_idx.append(f"{i} + {start}" if start else i)
+            else:
+                x_idx.append(f"{start} + {step} * {i}" if start else f"{step} * {i}")
+        return at(x, x_idx)
+
 
 class IndexGrad(Op):
     accepts_bool = True
@@ -383,10 +426,12 @@ class IndexGrad(Op):
     def bprop(self, inputs, output, D):
         return [Index(self.key)(D)]
 
-    def emit_indexed(self, ctx, node, idx: list[str]) -> str:
+    def emit_indexed(self, ctx, node, idx: list[str], at) -> str:
         """Fused lowering: the value at loop index ``idx`` of the output shape is the gradient
-        entry that lands there, or 0. Lets sums of slice gradients fuse into one loop."""
-        g = ctx.rep[node.inputs[0]]
+        entry that lands there (``at(g, g_idx)``), or 0. Lets sums of slice gradients fuse into
+        one loop."""
+        g = node.inputs[0]
+        idx = [_paren(i) for i in idx]
         conds, g_idx, axis = [], [], 0
         for k in self.key:
             if k is None:
@@ -404,7 +449,10 @@ class IndexGrad(Op):
             count = len(range(start, stop, step))
             last = start + (count - 1) * step
             lo, hi = min(start, last), max(start, last)
-            conds.append(f"{lo} <= {i} <= {hi}")
+            if count == 0:
+                conds.append("False")
+            elif lo > 0 or hi < d - 1 or abs(step) != 1:  # a full slice needs no test
+                conds.append(f"{lo} <= {i} <= {hi}" if lo > 0 and hi < d - 1 else (f"{i} <= {hi}" if lo == 0 else f"{i} >= {lo}"))
             if step == 1:
                 g_idx.append(f"{i} - {start}" if start else i)
             elif step == -1:
@@ -412,7 +460,7 @@ class IndexGrad(Op):
             else:
                 conds.append(f"({i} - {start}) % {step} == 0")
                 g_idx.append(f"({i} - {start}) // {step}")
-        value = ctx.names[g] if g.ndim == 0 else f"{ctx.names[g]}[{', '.join(g_idx)}]"
+        value = at(g, g_idx)
         if not conds:
             return value
         return f"({value} if {' and '.join(conds)} else 0.0)"
