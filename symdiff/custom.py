@@ -182,6 +182,9 @@ class SympyElemwise(Elemwise):
     sympy_args: tuple = ()
     _derivatives: dict = {}
 
+    def calls_libm(self, node) -> bool:
+        return "np." in self.code  # SymPy printed a NumPy function call (exp, sin, ...)
+
     def perform(self, values, node, dims):
         out = np.asarray(type(self).numpy(*values))
         shape = np.broadcast_shapes(*(np.shape(v) for v in values))

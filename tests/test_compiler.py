@@ -121,11 +121,28 @@ def test_commuted_products_are_one_subexpression():
 
 def test_reduction_fused_with_producer():
     x = sd.tensor("x", ("n",))
-    s = sd.sum(sd.tanh(x) ** 2)
+    s = sd.sum((x * 2.0 - 1.0) ** 2)
     f = sd.function([x], s)
     assert f.source.count("for i0 in") == 1 and "np.empty(" not in f.source
     xv = np.linspace(-2, 2, 7)
+    np.testing.assert_allclose(f(xv), np.sum((xv * 2 - 1) ** 2), rtol=1e-13)
+
+
+def test_sum_of_transcendentals_keeps_the_map_vectorisable():
+    """A running float sum stops LLVM from vectorising its loop, and the polynomial tanh pays
+    off only vectorised: the summands go to an array and the sum follows in a loop of its own."""
+    x = sd.tensor("x", ("n",))
+    s = sd.sum(sd.tanh(x) ** 2)
+    f = sd.function([x], s)
+    assert f.source.count("for i0 in") == 2 and "_terms" in f.source and "_tanh(" in f.source
+    xv = np.linspace(-2, 2, 7)
     np.testing.assert_allclose(f(xv), np.sum(np.tanh(xv) ** 2), rtol=1e-13)
+    # no loop to vectorise (scalars) or a libm call in the loop (sin): libm's tanh, no split
+    y = sd.scalar("y")
+    assert "np.tanh(" in sd.function([y], sd.tanh(y) * 2.0).source
+    g = sd.function([x], sd.sum(sd.tanh(x) * sd.sin(x)))
+    assert "np.tanh(" in g.source and "_terms" not in g.source
+    np.testing.assert_allclose(g(xv), np.sum(np.tanh(xv) * np.sin(xv)), rtol=1e-13)
 
 
 def test_common_subexpressions_are_computed_once():

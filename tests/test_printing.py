@@ -1,4 +1,5 @@
 """Printers: dprint (text tree), pretty / str (infix with temporaries), to_dot / render (Graphviz)."""
+import ast
 import io
 import re
 import shutil
@@ -12,16 +13,31 @@ import symdiff as sd
 HAS_DOT = shutil.which("dot") is not None
 
 
+class _Float64Literals(ast.NodeTransformer):
+    """Number literals become np.float64, so 1.0 / 0.0 is inf as in NumPy, not ZeroDivisionError."""
+
+    def visit_Constant(self, node):
+        if isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            return ast.Call(ast.Name("f64", ast.Load()), [node], [])
+        return node
+
+
+def _eval(expr: str, ns: dict):
+    tree = ast.fix_missing_locations(_Float64Literals().visit(ast.parse(expr, mode="eval")))
+    return eval(compile(tree, "<pretty>", "eval"), ns)
+
+
 def run_pretty(text: str, env: dict) -> float:
     """Evaluate pretty's output (temporaries first, the expression last) as Python."""
-    ns = {"exp": np.exp, "sin": np.sin, "cos": np.cos, "tanh": np.tanh}
+    ns = {"exp": np.exp, "sin": np.sin, "cos": np.cos, "tanh": np.tanh, "f64": np.float64,
+          "inf": np.inf, "nan": np.nan}
     ns.update({k: np.float64(v) for k, v in env.items()})
     lines = text.splitlines()
     with np.errstate(all="ignore"):
         for line in lines[:-1]:
             name, expr = line.split(" = ", 1)
-            ns[name] = eval(expr, ns)
-        return float(eval(lines[-1], ns))
+            ns[name] = _eval(expr, ns)
+        return float(_eval(lines[-1], ns))
 
 
 # ---------------------------------------------------------------------------------------------

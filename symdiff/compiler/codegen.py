@@ -281,6 +281,24 @@ class Lowering:
     def emit_loop(self, loop: Loop) -> list[str]:
         lines: list[str] = []
         idx = [f"i{k}" for k in range(len(loop.shape))]
+        elemwise = [m for m in loop.members if isinstance(m.op, Elemwise)]
+        # LLVM vectorises a loop without libm calls; polynomial exp/tanh/log pay off only there
+        vector = bool(loop.shape) and not any(m.op.calls_libm(m) for m in elemwise)
+        # ...and only if no float reduction (a sequential sum) runs in the same loop: then the
+        # summands go to arrays and the sums follow in a loop of their own
+        split = vector and bool(loop.sinks) and any(m.op.scalar_code is not None for m in elemwise)
+        summands: dict[Node, str] = {}
+        if split:
+            members = set(loop.members)
+            for r in loop.sinks:
+                x = self.rep[r.inputs[0]]
+                if x in members and x in self.materialized:
+                    summands[r] = f"{self.names[x]}[{', '.join(idx)}]"
+                elif x not in members:
+                    summands[r] = self.read(x, loop, idx)
+                else:
+                    summands[r] = f"{self.names[r]}_terms[{', '.join(idx)}]"
+                    lines.append(f"{self.names[r]}_terms = np.empty({self.shape_expr(loop.shape)}, dtype={dtype_expr(x.dtype)})")
         # outputs of the loop: arrays for materialized members, accumulators for reductions
         for m in loop.members:
             if m in self.materialized and loop.shape:
@@ -302,6 +320,8 @@ class Lowering:
         for m in loop.members:
             if hasattr(m.op, "emit_indexed"):
                 expr = m.op.emit_indexed(self, m, idx if loop.shape else [], self.value_at)
+            elif isinstance(m.op, Elemwise):
+                expr = m.op.emit([self.read(i, loop, idx) for i in m.inputs], m, vector)
             else:
                 expr = m.op.emit([self.read(i, loop, idx) for i in m.inputs], m)
             if not loop.shape:
@@ -310,6 +330,7 @@ class Lowering:
             body.append(f"t{self.number[m]} = {expr}")
             if m in self.materialized:
                 body.append(f"{self.names[m]}[{', '.join(idx)}] = t{self.number[m]}")
+        updates: list[str] = []
         for r in loop.sinks:
             val = self.read(r.inputs[0], loop, idx)
             if r.ndim == 0:
@@ -318,11 +339,19 @@ class Lowering:
                 keep = [("0" if k in r.op.axis else i) for k, i in enumerate(idx)] if r.op.keepdims else [
                     i for k, i in enumerate(idx) if k not in r.op.axis]
                 target = f"{self.names[r]}[{', '.join(keep)}]"
-            body.append(r.op.update.format(acc=target, x=val))
+            if summands.get(r, "").startswith(f"{self.names[r]}_terms["):
+                body.append(f"{summands[r]} = {val}")
+            updates.append(r.op.update.format(acc=target, x=summands.get(r, val)))
         if not loop.shape:
-            return lines + body
+            return lines + body + updates
         use_prange = self.parallel and all(r.ndim == 0 and isinstance(r.op, Sum) for r in loop.sinks)
-        indent = ""
+        if split:
+            return lines + self._nest(loop, idx, body, use_prange) + self._nest(loop, idx, updates, use_prange)
+        return lines + self._nest(loop, idx, body + updates, use_prange)
+
+    def _nest(self, loop: Loop, idx: list[str], body: list[str], use_prange: bool) -> list[str]:
+        """A loop nest over ``loop.shape`` around ``body``."""
+        lines, indent = [], ""
         for k, d in enumerate(loop.shape):
             rng = "prange" if (use_prange and k == 0) else "range"
             lines.append(f"{indent}for {idx[k]} in {rng}({self.dim(d)}):")

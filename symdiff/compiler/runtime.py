@@ -36,6 +36,19 @@ def _softplus(x):
     return max(x, 0.0) + _log1p(_exp(-abs(x)))
 
 
+# libm versions, for code that will not be vectorised anyway (scalars, loops calling sin, ...):
+# there a polynomial's long dependency chain is slower than libm's table-driven exp/log1p.
+@njit(cache=True, inline="always")
+def _sigmoid_libm(x):
+    e = math.exp(-abs(x))
+    return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
+
+
+@njit(cache=True, inline="always")
+def _softplus_libm(x):
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
 @njit(cache=True, inline="always")
 def _row_shift(x, r):
     """The max of row r, or 0 when it is not finite (all -inf rows give -inf/NaN, not a crash)."""
@@ -50,11 +63,11 @@ def _softmax_rows(x):
     out = np.empty_like(x)
     for r in range(x.shape[0]):
         m = _row_shift(x, r)
+        for c in range(x.shape[1]):  # no reduction in this loop, so it vectorises
+            out[r, c] = _exp(x[r, c] - m)
         s = 0.0
         for c in range(x.shape[1]):
-            e = _exp(x[r, c] - m)
-            out[r, c] = e
-            s += e
+            s += out[r, c]
         for c in range(x.shape[1]):
             out[r, c] /= s
     return out
@@ -63,11 +76,14 @@ def _softmax_rows(x):
 @njit(cache=True)
 def _logsumexp_rows(x):
     out = np.empty(x.shape[0], dtype=x.dtype)
+    row = np.empty(x.shape[1], dtype=x.dtype)
     for r in range(x.shape[0]):
         m = _row_shift(x, r)
+        for c in range(x.shape[1]):  # no reduction in this loop, so it vectorises
+            row[c] = _exp(x[r, c] - m)
         s = 0.0
         for c in range(x.shape[1]):
-            s += _exp(x[r, c] - m)
+            s += row[c]
         out[r] = m + math.log(s)
     return out
 
@@ -83,6 +99,7 @@ def _log_softmax_rows(x):
 
 
 __all__ = [
-    "_exp", "_tanh", "_log", "_log1p", "_maximum", "_minimum", "_sigmoid", "_softplus", "_softmax_rows",
+    "_exp", "_tanh", "_log", "_log1p", "_maximum", "_minimum", "_sigmoid", "_softplus", "_sigmoid_libm",
+    "_softplus_libm", "_softmax_rows",
     "_logsumexp_rows", "_log_softmax_rows",
 ]

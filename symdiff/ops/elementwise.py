@@ -25,6 +25,8 @@ class Elemwise(Op):
     nin = 1
     numpy = None          # the NumPy implementation
     code = None           # Numba scalar expression, e.g. "np.exp({0})"
+    scalar_code = None    # its libm form, where a polynomial ``code`` would not be vectorised
+    libm = False          # ``code`` calls libm (sin, cos, ...): a loop containing it never vectorises
     bool_output = False   # comparisons produce bool
 
     def infer(self, *inputs):
@@ -47,9 +49,15 @@ class Elemwise(Op):
         """Output-shaped gradients for each input."""
         raise NotImplementedError
 
-    def emit(self, args: list[str], node: Node) -> str:
-        """Numba lowering: the scalar expression of this op over argument expressions."""
-        return self.code.format(*args, **self.params)
+    def emit(self, args: list[str], node: Node, vector: bool = True) -> str:
+        """Numba lowering: the scalar expression of this op over argument expressions
+        (``vector=False``: in a loop that will not be vectorised)."""
+        code = self.code if vector or self.scalar_code is None else self.scalar_code
+        return code.format(*args, **self.params)
+
+    def calls_libm(self, node: Node) -> bool:
+        """Whether the lowering of ``node`` calls libm (which stops a loop from vectorising)."""
+        return self.libm
 
 
 def unbroadcast(g: Node, like: Node) -> Node:
@@ -112,7 +120,16 @@ class Pow(Elemwise):
         gb = None if isinstance(b, Constant) else D * output * log(a)
         return [ga, gb]
 
-    def emit(self, args, node):
+    def calls_libm(self, node):
+        """Only the constant exponents ``emit`` writes as products, a sqrt or a reciprocal stay
+        vectorisable; any other power calls libm's ``pow``."""
+        b = node.inputs[1]
+        if not (isinstance(b, Constant) and b.ndim == 0):
+            return True
+        e = float(b.value)
+        return not (e in (0.5, -1.0) or (e.is_integer() and -16 <= e <= 16))
+
+    def emit(self, args, node, vector=True):
         b = node.inputs[1]
         if isinstance(b, Constant) and b.ndim == 0:  # cheap forms of common constant exponents
             e, x = float(b.value), args[0]
@@ -126,7 +143,7 @@ class Pow(Elemwise):
                 return f"(1.0 / {x})"
             if e.is_integer() and -16 <= e <= 16:
                 return f"({x} ** {int(e)})"
-        return super().emit(args, node)
+        return super().emit(args, node, vector)
 
 
 def _tie_weight(p: Node, q: Node, dtype) -> Node:
@@ -219,6 +236,7 @@ class Neg(Elemwise):
 
 class Exp(Elemwise):
     name, numpy, code = "exp", np.exp, "_exp({0})"  # vectorisable, see compiler/fastmath.py
+    scalar_code = "np.exp({0})"
 
     def grad(self, inputs, output, D):
         return [D * output]
@@ -226,6 +244,7 @@ class Exp(Elemwise):
 
 class Log(Elemwise):
     name, numpy, code = "log", np.log, "_log({0})"  # vectorisable, see compiler/fastmath.py
+    scalar_code = "np.log({0})"
 
     def grad(self, inputs, output, D):
         return [D / inputs[0]]
@@ -233,13 +252,14 @@ class Log(Elemwise):
 
 class Log1p(Elemwise):
     name, numpy, code = "log1p", np.log1p, "_log1p({0})"  # vectorisable, see compiler/fastmath.py
+    scalar_code = "np.log1p({0})"
 
     def grad(self, inputs, output, D):
         return [D / (1.0 + inputs[0])]
 
 
 class Expm1(Elemwise):
-    name, numpy, code = "expm1", np.expm1, "np.expm1({0})"
+    name, numpy, code, libm = "expm1", np.expm1, "np.expm1({0})", True
 
     def grad(self, inputs, output, D):
         return [D * (output + 1.0)]
@@ -253,21 +273,21 @@ class Sqrt(Elemwise):
 
 
 class Sin(Elemwise):
-    name, numpy, code = "sin", np.sin, "np.sin({0})"
+    name, numpy, code, libm = "sin", np.sin, "np.sin({0})", True
 
     def grad(self, inputs, output, D):
         return [D * cos(inputs[0])]
 
 
 class Cos(Elemwise):
-    name, numpy, code = "cos", np.cos, "np.cos({0})"
+    name, numpy, code, libm = "cos", np.cos, "np.cos({0})", True
 
     def grad(self, inputs, output, D):
         return [-(D * sin(inputs[0]))]
 
 
 class Tan(Elemwise):
-    name, numpy, code = "tan", np.tan, "np.tan({0})"
+    name, numpy, code, libm = "tan", np.tan, "np.tan({0})", True
 
     def grad(self, inputs, output, D):
         return [D * (1.0 + output * output)]
@@ -275,6 +295,7 @@ class Tan(Elemwise):
 
 class Tanh(Elemwise):
     name, numpy, code = "tanh", np.tanh, "_tanh({0})"  # vectorisable, see compiler/fastmath.py
+    scalar_code = "np.tanh({0})"
 
     def grad(self, inputs, output, D):
         return [D * (1.0 - output * output)]
@@ -283,7 +304,7 @@ class Tanh(Elemwise):
 class Sigmoid(Elemwise):
     """1 / (1 + exp(-x)), evaluated without overflow for any x."""
 
-    name, numpy, code = "sigmoid", scipy.special.expit, "_sigmoid({0})"
+    name, numpy, code, scalar_code = "sigmoid", scipy.special.expit, "_sigmoid({0})", "_sigmoid_libm({0})"
 
     def grad(self, inputs, output, D):
         return [D * (output * (1.0 - output))]
@@ -296,7 +317,7 @@ def _softplus(x):
 class Softplus(Elemwise):
     """log(1 + exp(x)), evaluated without overflow for any x."""
 
-    name, numpy, code = "softplus", staticmethod(_softplus), "_softplus({0})"
+    name, numpy, code, scalar_code = "softplus", staticmethod(_softplus), "_softplus({0})", "_softplus_libm({0})"
 
     def grad(self, inputs, output, D):
         return [D * sigmoid(inputs[0])]
@@ -325,7 +346,7 @@ class LeakyRelu(Elemwise):
 
 
 class Elu(Elemwise):
-    name, code = "elu", "({0} if {0} > 0.0 else {alpha!r} * np.expm1({0}))"
+    name, code, libm = "elu", "({0} if {0} > 0.0 else {alpha!r} * np.expm1({0}))", True
 
     def perform(self, values, node, dims):
         x = values[0]

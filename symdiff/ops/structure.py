@@ -144,7 +144,7 @@ class BroadcastTo(Op):
     def perform(self, values, node, dims):
         return np.broadcast_to(values[0], concrete_shape(self.shape, dims))
 
-    def emit(self, args, node):
+    def emit(self, args, node, vector=True):
         """Fused into elementwise loops: the loop reads the input with broadcast indexing."""
         return args[0]
 
