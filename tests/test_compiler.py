@@ -350,7 +350,7 @@ def test_graph_of_10000_nodes_compiles_quickly_in_auto_mode():
     x, out, g = _sin_tanh_chain(2500)
     t0 = time.perf_counter()
     f = sd.function([x], [out, g])
-    assert time.perf_counter() - t0 < 30 and f.mode == "numpy"
+    assert time.perf_counter() - t0 < 30 and f.mode == "vm"
     xv = np.array([0.1, -0.2, 0.3])
     ref = sd.evaluate([out, g], {x: xv})
     got = f(xv)

@@ -88,7 +88,7 @@ def _compile_kernel(source: str, sig: tuple, strict: bool):
             kernel.compile(sig)
     except RecursionError:
         if strict:
-            raise SymdiffError("Numba's compiler hit Python's recursion limit on this graph; use mode='numpy'") from None
+            raise SymdiffError("Numba's compiler hit Python's recursion limit on this graph; use mode='vm'") from None
         return None
     return kernel
 
@@ -126,19 +126,21 @@ class Function:
         self.outputs = outs
         names = [v.name for v in inputs]
         self._positions = {n: k for k, n in enumerate(names) if names.count(n) == 1}
-        if mode not in ("auto", "numba", "numpy"):
-            raise InputError(f"mode must be 'auto', 'numba' or 'numpy', got {mode!r}")
+        if mode not in ("auto", "numba", "vm", "numpy"):
+            raise InputError(f"mode must be 'auto', 'numba', 'vm' or 'numpy', got {mode!r}")
         t0 = time.perf_counter()
         lowering = Lowering(inputs, outs, parallel=parallel)
-        source = lowering.source() if mode != "numpy" else ""
-        if mode == "numpy" or (mode == "auto" and source.count("\n") > max_jit_lines()):
-            return self._use_vm(t0)
+        source = lowering.source() if mode in ("auto", "numba") else ""
+        if mode in ("vm", "numpy"):
+            return self._use_vm(t0, mode)
+        if mode == "auto" and source.count("\n") > max_jit_lines():
+            return self._use_vm(t0, "vm")
         sig = tuple(_numba_type(v, v.ndim == 0) for v in inputs) + tuple(
             _numba_type(c, False) for c in lowering.const_args
         ) + (nbt.int64,) * len(lowering.dim_names)
         kernel = _compile_kernel(source, sig, strict=(mode == "numba"))
         if kernel is None:  # Numba's compiler recursed too deep on this graph
-            return self._use_vm(t0)
+            return self._use_vm(t0, "vm")
         self.mode = "numba"
         self.source = source
         self._kernel = kernel
@@ -148,6 +150,9 @@ class Function:
         self.wrapper_source = _wrapper_source(inputs, outs, lowering, self._single)
         namespace = {
             "_entry": self._entry,
+            "_NA": _NA,
+            "_rebind": Function._rebind,
+            "_kernel_error": _kernel_error,
             "_consts": tuple(c.value for c in lowering.const_args),
             "_ndarray": np.ndarray,
             "_convert": self._convert,
@@ -158,14 +163,21 @@ class Function:
             "_float": float,
         }
         exec(compile(self.wrapper_source, "<symdiff wrapper>", "exec"), namespace)
-        self._call = namespace["call"]
+        # Python looks special methods up on the type: the generated wrapper becomes __call__ of
+        # a one-off subclass, so a call is one Python frame, not two
+        self.__class__ = type("Function", (Function,), {"__call__": namespace["call"], "__module__": __name__})
 
-    def _use_vm(self, t0: float) -> None:
-        """Run this function on the NumPy virtual machine instead of a Numba kernel."""
-        self.mode = "numpy"
-        self.source = "# run by the NumPy virtual machine (graph larger than the jit budget)\n"
+    def _use_vm(self, t0: float, mode: str) -> None:
+        """Run this function on the virtual machine instead of a Numba kernel: ``"vm"`` runs
+        elementwise runs on the compiled interpreter (``compiler/vm.py``), ``"numpy"`` runs every
+        op with NumPy."""
+        self.mode = mode
+        self._call = _NumpyProgram(self.inputs, self.outputs, self._single, interpreter=(mode == "vm"))
+        runs = getattr(self._call._schedule, "runs", 0)
+        self.source = (f"# run by the virtual machine: {runs} elementwise run(s) on the compiled interpreter,\n"
+                       "# other ops with NumPy (the graph is larger than the jit budget)\n" if mode == "vm" else
+                       "# run by the NumPy virtual machine\n")
         self.wrapper_source = ""
-        self._call = _NumpyProgram(self.inputs, self.outputs, self._single)
         self.compile_seconds = time.perf_counter() - t0
         self.from_cache = False
 
@@ -185,6 +197,15 @@ class Function:
             if isinstance(exc, SymdiffError):
                 raise
             raise ShapeError(str(exc)) from None
+
+    def _rebind(self, given: tuple, extra: tuple, kwargs: dict) -> list:
+        """The generated ``__call__``'s slow path: keywords, or a wrong number of arguments."""
+        args = [a for a in given if a is not _NA] + list(extra)
+        if not kwargs and len(args) != len(self.inputs):
+            raise InputError(
+                f"expected {len(self.inputs)} arguments ({', '.join(repr(v.name) for v in self.inputs)}), got {len(args)}"
+            )
+        return self._bind_keywords(args, kwargs)
 
     def _bind_keywords(self, args, kwargs):
         full = list(args) + [None] * (len(self.inputs) - len(args))
@@ -234,7 +255,7 @@ class Function:
 
 def max_jit_lines() -> int:
     """Graphs whose kernels take more generated lines than this (``$SYMDIFF_MAX_JIT_LINES``,
-    default 400) run on the NumPy virtual machine in ``mode="auto"``: Numba's compile time grows
+    default 400) run on the virtual machine in ``mode="auto"``: Numba's compile time grows
     with the lines it is given (tens of milliseconds each, more for long dependency chains)."""
     return int(os.environ.get("SYMDIFF_MAX_JIT_LINES", "400"))
 
@@ -242,11 +263,14 @@ def max_jit_lines() -> int:
 class _NumpyProgram:
     """The virtual machine: a fixed NumPy schedule (see ``symdiff.evaluate.Schedule``)."""
 
-    def __init__(self, inputs, outputs, single: bool):
+    def __init__(self, inputs, outputs, single: bool, interpreter: bool = False):
         from ..evaluate import Schedule
+        from .vm import Program, interpreter as load_interpreter
 
         self._inputs, self._single = inputs, single
-        self._schedule = Schedule(outputs)
+        self._schedule = Program(outputs) if interpreter else Schedule(outputs)
+        if interpreter and self._schedule.runs:
+            load_interpreter()  # compile (or load) it now, not at the first call
 
     def __call__(self, *args):
         from ..evaluate import bind_inputs
@@ -259,9 +283,35 @@ class _NumpyProgram:
         return out[0] if self._single else out
 
 
+class _Missing:
+    def __repr__(self):
+        return "<missing argument>"
+
+
+_NA = _Missing()  # the default of every parameter of a generated wrapper: "not given"
+
+
+def _kernel_error(exc: Exception) -> SymdiffError:
+    """A ValueError/IndexError/ZeroDivisionError raised inside a kernel, as a symdiff error."""
+    return exc if isinstance(exc, SymdiffError) else ShapeError(str(exc))
+
+
 def _wrapper_source(inputs, outputs, lowering: Lowering, single: bool) -> str:
-    """The argument-checking wrapper as Python source (names synthetic, as in the kernels)."""
-    lines = [f"def call({', '.join(f'a{k}' for k in range(len(inputs)))}):"]
+    """The argument-checking wrapper as Python source (names synthetic, as in the kernels).
+
+    It is the ``__call__`` of the Function: positional-only parameters defaulting to ``_NA``,
+    so keyword arguments (user-chosen names, never identifiers here) land in ``kwargs`` and take
+    the slow path, as do missing or extra arguments."""
+    params = [f"a{k}=_NA" for k in range(len(inputs))]
+    lines = [f"def call(self, {', '.join(params + ['/', '*extra', '**kwargs'])}):" if params else
+             "def call(self, *extra, **kwargs):"]
+    names = ", ".join(f"a{k}" for k in range(len(inputs)))
+    if inputs:
+        lines.append(f"    if kwargs or extra or a{len(inputs) - 1} is _NA:")
+        lines.append(f"        {names}{',' if len(inputs) == 1 else ''} = _rebind(self, ({names}{',' if len(inputs) == 1 else ''}), extra, kwargs)")
+    else:
+        lines.append("    if kwargs or extra:")
+        lines.append("        _rebind(self, (), extra, kwargs)")
     bound: set[str] = set()
     for k, v in enumerate(inputs):
         a = f"a{k}"
@@ -290,12 +340,20 @@ def _wrapper_source(inputs, outputs, lowering: Lowering, single: bool) -> str:
                     bound.add(dn)
     args = [f"a{k}" for k in range(len(inputs))] + [f"_consts[{j}]" for j in range(len(lowering.const_args))]
     args += list(lowering.dim_names.values())
-    lines.append(f"    r = _entry({', '.join(args)})")
+    lines.append("    try:")
+    lines.append(f"        r = _entry({', '.join(args)})")
+    lines.append("    except (ValueError, IndexError, ZeroDivisionError) as exc:  # raised inside the kernel")
+    lines.append("        raise _kernel_error(exc) from None")
     outs = []
     for j, o in enumerate(outputs):  # 0-d float64 results are Python floats already
         r = "r" if len(outputs) == 1 else f"r[{j}]"  # a single output comes back bare, not in a tuple
         outs.append(f"_result_types[{j}]({r})" if o.ndim == 0 and o.dtype != np.float64 else r)
-    lines.append(f"    return {outs[0]}" if single else f"    return [{', '.join(outs)}]")
+    if single:
+        lines.append(f"    return {outs[0]}")
+    elif all(o == f"r[{j}]" for j, o in enumerate(outs)) and len(outputs) > 1:
+        lines.append("    return list(r)")
+    else:
+        lines.append(f"    return [{', '.join(outs)}]")
     return "\n".join(lines) + "\n"
 
 
@@ -303,7 +361,9 @@ def function(inputs: Sequence[Variable], outputs, *, parallel: bool = False, mod
     """Compile ``outputs`` (a node or a list) as a function of ``inputs`` (variables, in call order).
 
     ``parallel=True`` runs large loops with Numba's ``prange``. ``mode="numba"`` always generates
-    Numba kernels; ``"numpy"`` runs the NumPy virtual machine; ``"auto"`` (default) uses Numba
-    unless the generated kernels would exceed ``max_jit_lines()`` lines.
+    Numba kernels; ``"vm"`` runs the virtual machine (runs of elementwise ops on one compiled
+    interpreter, other ops with NumPy); ``"numpy"`` runs every op with NumPy; ``"auto"``
+    (default) uses Numba unless the generated kernels would exceed ``max_jit_lines()`` lines,
+    and the virtual machine otherwise.
     """
     return Function(inputs, outputs, parallel=parallel, mode=mode)
