@@ -261,7 +261,8 @@ def max_jit_lines() -> int:
 
 
 class _NumpyProgram:
-    """The virtual machine: a fixed NumPy schedule (see ``symdiff.evaluate.Schedule``)."""
+    """The virtual machine: a fixed schedule of NumPy steps (``symdiff.evaluate.Schedule``), or
+    with ``interpreter=True`` also interpreter runs (``symdiff.compiler.vm.Program``)."""
 
     def __init__(self, inputs, outputs, single: bool, interpreter: bool = False):
         from ..evaluate import Schedule
