@@ -58,7 +58,7 @@ def _row_shift(x, r):
     return m if np.isfinite(m) else 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"contract"})
 def _softmax_rows(x):
     out = np.empty_like(x)
     for r in range(x.shape[0]):
@@ -73,7 +73,7 @@ def _softmax_rows(x):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"contract"})
 def _logsumexp_rows(x):
     out = np.empty(x.shape[0], dtype=x.dtype)
     row = np.empty(x.shape[1], dtype=x.dtype)
@@ -88,7 +88,7 @@ def _logsumexp_rows(x):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"contract"})
 def _log_softmax_rows(x):
     lse = _logsumexp_rows(x)
     out = np.empty_like(x)

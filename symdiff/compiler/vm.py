@@ -65,7 +65,7 @@ def interpreter_source() -> str:
         "from symdiff.compiler.runtime import *",
         "",
         "",
-        "@njit(cache=True, error_model='numpy')",
+        "@njit(cache=True, error_model='numpy', fastmath={'contract'})",  # FMA, as in kernels
         "def interpret(code, R, S, n):",
         "    for k in range(code.shape[0]):",
         "        op, d, a, b = code[k, 0], code[k, 1], code[k, 2], code[k, 3]",
