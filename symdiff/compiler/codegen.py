@@ -314,7 +314,7 @@ class Lowering:
                 lines.append(f"{self.names[r]} = {init}  # {self.label(r)}")
             else:
                 lines.append(
-                    f"{self.names[r]} = np.full({self.shape_expr(r.shape)}, {init}, dtype={dtype_expr(r.dtype)})  # {self.label(r)}"
+                    f"{self.names[r]} = _filled({self.shape_expr(r.shape)}, {dtype_expr(r.dtype)}({init}))  # {self.label(r)}"
                 )
         body: list[str] = []
         for m in loop.members:

@@ -98,7 +98,36 @@ def _log_softmax_rows(x):
     return out
 
 
+# NumPy calls that are slow to compile (np.dot: about a second per layout combination) live in
+# helpers of their own: compiled once per signature, cached on disk, then only linked into each
+# new kernel - so they cost a kernel almost no compile time.
+@njit(cache=True)
+def _dot(a, b):
+    return np.dot(a, b)
+
+
+@njit(cache=True)
+def _outer(a, b):
+    return np.outer(a, b)
+
+
+@njit(cache=True)
+def _reshape(a, shape):
+    return np.ascontiguousarray(a).reshape(shape)
+
+
+@njit(cache=True)
+def _first(a):
+    return np.ascontiguousarray(a).ravel()[0]
+
+
+@njit(cache=True)
+def _filled(shape, value):
+    return np.full(shape, value)
+
+
 __all__ = [
+    "_dot", "_outer", "_reshape", "_first", "_filled",
     "_exp", "_tanh", "_log", "_log1p", "_maximum", "_minimum", "_sigmoid", "_softplus", "_sigmoid_libm",
     "_softplus_libm", "_softmax_rows",
     "_logsumexp_rows", "_log_softmax_rows",

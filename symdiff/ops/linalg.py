@@ -40,7 +40,7 @@ class Matmul(Op):
         a, b = node.inputs
         x, y = (arg if v.dtype == node.dtype else f"{arg}.astype(np.{node.dtype.name})" for arg, v in zip(args, (a, b)))
         if a.ndim <= 2 and b.ndim <= 2:
-            return [f"{out} = np.dot({x}, {y})"]
+            return [f"{out} = _dot({x}, {y})"]  # np.dot in a disk-cached helper (see compiler/runtime.py)
         # batched: one BLAS product per matrix of the broadcast batch
         nb = node.ndim - (a.ndim >= 2) - (b.ndim >= 2)
         batch = node.shape[:nb]
@@ -58,7 +58,7 @@ class Matmul(Op):
         for k, d in enumerate(batch):
             lines.append(f"{indent}for {idx[k]} in range({ctx.dim(d)}):")
             indent += "    "
-        lines.append(f"{indent}{out}[{', '.join(idx)}] = np.dot({sub(a, x)}, {sub(b, y)})")
+        lines.append(f"{indent}{out}[{', '.join(idx)}] = _dot({sub(a, x)}, {sub(b, y)})")
         return lines
 
     def bprop(self, inputs, output, D):
@@ -125,7 +125,7 @@ class Outer(Op):
         return np.outer(*values)
 
     def lower(self, ctx, node, args, out):
-        return [f"{out} = np.outer({args[0]}, {args[1]})"]
+        return [f"{out} = _outer({args[0]}, {args[1]})"]
 
     def bprop(self, inputs, output, D):
         a, b = inputs

@@ -114,14 +114,20 @@ def _lower_rows(ctx, node, arg, out, helper, axis, reduces):
     outer = " * ".join(ctx.dim(x.shape[a]) for a in rest) or "1"
     inner = " * ".join(ctx.dim(x.shape[a]) for a in axis) or "1"
     moved = arg if perm == tuple(range(x.ndim)) else f"np.transpose({arg}, {perm})"
-    call = f"{helper}(np.ascontiguousarray({moved}).reshape(({outer}, {inner})))"
+    # rows of a 2-d input along its last axis go in as they are; otherwise a (rows, row) copy
+    plain = x.ndim == 2 and tuple(axis) == (1,)
+    call = f"{helper}({arg})" if plain else f"{helper}(_reshape({moved}, ({outer}, {inner})))"
     if reduces:
         if node.ndim == 0:
             return [f"{out} = {call}[0]"]
-        return [f"{out} = {call}.reshape({ctx.shape_expr(node.shape)})"]
+        if plain and node.ndim == 1:
+            return [f"{out} = {call}"]
+        return [f"{out} = _reshape({call}, {ctx.shape_expr(node.shape)})"]
+    if plain:
+        return [f"{out} = {call}"]
     moved_shape = ctx.shape_expr(tuple(x.shape[a] for a in perm))
     back = tuple(int(i) for i in np.argsort(perm))
     if perm == tuple(range(x.ndim)):
-        return [f"{out} = {call}.reshape({moved_shape})"]
-    return [f"{out} = np.transpose({call}.reshape({moved_shape}), {back})"]
+        return [f"{out} = _reshape({call}, {moved_shape})"]
+    return [f"{out} = np.transpose(_reshape({call}, {moved_shape}), {back})"]
 

@@ -225,10 +225,10 @@ def lower_reshape(ctx, node: Node, arg: str, out: str) -> list[str]:
     """Numba lowering shared by reshape, expand_dims and squeeze (views of contiguous data)."""
     x = node.inputs[0]
     if x.ndim == 0:
-        return [f"{out} = np.full({ctx.shape_expr(node.shape)}, {arg})"]
+        return [f"{out} = _filled({ctx.shape_expr(node.shape)}, {arg})"]
     if node.ndim == 0:
-        return [f"{out} = np.ascontiguousarray({arg}).ravel()[0]"]
-    return [f"{out} = np.ascontiguousarray({arg}).reshape({ctx.shape_expr(node.shape)})"]
+        return [f"{out} = _first({arg})"]
+    return [f"{out} = _reshape({arg}, {ctx.shape_expr(node.shape)})"]
 
 
 def squeeze(x, axis=None) -> Node:
