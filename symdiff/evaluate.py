@@ -66,7 +66,7 @@ class Schedule:
     """Forward propagation compiled to a flat list of steps: each node is evaluated once, in
     topological order, reading its inputs from numbered slots; intermediates are freed after
     their last use. ``sd.evaluate`` builds one per call; compiled functions that run on the
-    NumPy virtual machine keep one."""
+    virtual machine keep one (``symdiff.compiler.vm.Program`` adds steps of its own)."""
 
     def __init__(self, outputs: list[Node]):
         order = toposort(outputs)
@@ -76,19 +76,23 @@ class Schedule:
         self.var_slots = [slot[v] for v in self.variables]
         self.constants = [(slot[n], n.value) for n in order if isinstance(n, Constant)]
         self.out_slots = [slot[o] for o in outputs]
-        last_use = {}
-        for n in order:
-            for i in n.inputs:
-                last_use[slot[i]] = slot[n]
+        plan = self._plan(order, slot, outputs)
+        last_use: dict[int, int] = {}
+        for k, (_, reads) in enumerate(plan):
+            for s in reads:
+                last_use[s] = k
         keep = set(self.out_slots)
         frees: dict[int, list[int]] = {}
-        for s_in, s_last in last_use.items():
-            if s_in not in keep:
-                frees.setdefault(s_last, []).append(s_in)
-        self.steps = [
-            (n.op.perform, tuple(slot[i] for i in n.inputs), slot[n], n, n.dtype, tuple(frees.get(slot[n], ())))
-            for n in order if n.op is not None
-        ]
+        for s, k in last_use.items():
+            if s not in keep:
+                frees.setdefault(k, []).append(s)
+        # (node or callable, slots read, slot written (None: the callable writes), slots to free)
+        self.steps = [(what, tuple(reads), slot[what] if isinstance(what, Node) else None, tuple(frees.get(k, ())))
+                      for k, (what, reads) in enumerate(plan)]
+
+    def _plan(self, order: list[Node], slot: dict, outputs: list[Node]) -> list:
+        """The steps as (node, slots it reads): one per op node."""
+        return [(n, [slot[i] for i in n.inputs]) for n in order if n.op is not None]
 
     def run(self, values: dict, dims: dict) -> list[np.ndarray]:
         mem: list = [None] * self.size
@@ -97,13 +101,16 @@ class Schedule:
         for k, v in zip(self.var_slots, self.variables):
             mem[k] = values[v]
         with np.errstate(all="ignore"):
-            for perform, ins, out, node, dtype, free in self.steps:
-                r = perform([mem[i] for i in ins], node, dims)
-                if type(r) is not np.ndarray:
-                    r = np.asarray(r)
-                if r.dtype is not dtype and r.dtype != dtype:
-                    r = r.astype(dtype)
-                mem[out] = r
+            for what, reads, out, free in self.steps:
+                if out is None:  # a step that writes its own slots (an interpreter run)
+                    what(mem, dims)
+                else:
+                    r = what.op.perform([mem[i] for i in reads], what, dims)
+                    if type(r) is not np.ndarray:
+                        r = np.asarray(r)
+                    if r.dtype is not what.dtype and r.dtype != what.dtype:
+                        r = r.astype(what.dtype)
+                    mem[out] = r
                 for i in free:
                     mem[i] = None
         return [mem[k] for k in self.out_slots]

@@ -20,7 +20,8 @@ import hashlib
 
 import numpy as np
 
-from ..graph import Constant, Node, Variable, toposort
+from ..evaluate import Schedule
+from ..graph import Constant, Node
 from ..ops import elementwise as E
 from ..ops.reduction import Sum
 from ..ops.structure import BroadcastTo
@@ -221,46 +222,28 @@ class Run:
             mem[s] = np.asarray(S[r])
 
 
-class Program:
-    """A graph as a list of steps over numbered slots: NumPy ``perform`` for single nodes,
-    ``Run`` for elementwise runs. Intermediates are freed after their last use."""
+class Program(Schedule):
+    """A graph as a list of steps over numbered slots (see ``symdiff.evaluate.Schedule``): NumPy
+    ``perform`` for single nodes, ``Run`` for elementwise runs."""
 
-    def __init__(self, outputs: list[Node]):
-        order = toposort(outputs)
-        slot = {n: k for k, n in enumerate(order)}
-        self.size = len(order)
-        self.variables = [n for n in order if isinstance(n, Variable)]
-        self.var_slots = [slot[v] for v in self.variables]
-        self.constants = [(slot[n], n.value) for n in order if isinstance(n, Constant)]
-        self.out_slots = [slot[o] for o in outputs]
+    def _plan(self, order: list[Node], slot: dict, outputs: list[Node]) -> list:
         consumers: dict[Node, list[Node]] = {n: [] for n in order}
         for n in order:
             for i in dict.fromkeys(n.inputs):
                 consumers[i].append(n)
-        groups = self._group([n for n in order if n.op is not None])
-        steps: list = []  # (callable or node, slots read, slot written or None)
+        plan: list = []
         outs = set(outputs)
-        for group in groups:
+        for group in self._group([n for n in order if n.op is not None]):
             if isinstance(group, Node):
-                steps.append((group, [slot[i] for i in group.inputs]))
+                plan.append((group, [slot[i] for i in group.inputs]))
                 continue
             shape, nodes = group
             inside = set(nodes)
             live_out = {n for n in nodes if n in outs or any(c not in inside for c in consumers[n])}
             run = Run(nodes, shape, slot, live_out)
-            steps.append((run, run.reads))
-        last_use: dict[int, int] = {}
-        for k, (_, reads) in enumerate(steps):
-            for s in reads:
-                last_use[s] = k
-        keep = set(self.out_slots)
-        frees: dict[int, list[int]] = {}
-        for s, k in last_use.items():
-            if s not in keep:
-                frees.setdefault(k, []).append(s)
-        self.steps = [(what, reads, slot[what] if isinstance(what, Node) else None, tuple(frees.get(k, ())))
-                      for k, (what, reads) in enumerate(steps)]
-        self.runs = sum(1 for s in self.steps if isinstance(s[0], Run))
+            plan.append((run, run.reads))
+        self.runs = sum(1 for what, _ in plan if isinstance(what, Run))
+        return plan
 
     @staticmethod
     def _group(nodes: list[Node]) -> list:
@@ -290,24 +273,3 @@ class Program:
             run.append(n)
         close()
         return groups
-
-    def run(self, values: dict, dims: dict) -> list[np.ndarray]:
-        mem: list = [None] * self.size
-        for k, value in self.constants:
-            mem[k] = value
-        for k, v in zip(self.var_slots, self.variables):
-            mem[k] = values[v]
-        with np.errstate(all="ignore"):
-            for what, reads, out, free in self.steps:
-                if out is None:
-                    what(mem, dims)
-                else:
-                    r = what.op.perform([mem[i] for i in reads], what, dims)
-                    if type(r) is not np.ndarray:
-                        r = np.asarray(r)
-                    if r.dtype is not what.dtype and r.dtype != what.dtype:
-                        r = r.astype(what.dtype)
-                    mem[out] = r
-                for i in free:
-                    mem[i] = None
-        return [mem[k] for k in self.out_slots]
