@@ -31,5 +31,13 @@ from .jacobian import (
 )
 from .rewrite import clone, simplify
 from .vmap import vmap
-from . import optimize
 from .sparsity import SparseHessian
+
+
+def __getattr__(name: str):
+    """``sd.optimize`` is imported on first use (it imports scipy.optimize, ~0.15 s)."""
+    if name == "optimize":
+        import importlib
+
+        return importlib.import_module(".optimize", __name__)
+    raise AttributeError(f"module 'symdiff' has no attribute {name!r}")

@@ -11,7 +11,6 @@ on the closed interval [lo, hi]; maximum/minimum split the gradient equally betw
 from __future__ import annotations
 
 import numpy as np
-import scipy.special
 
 from ..errors import DTypeError
 from ..graph import Constant, Node, as_node
@@ -301,10 +300,18 @@ class Tanh(Elemwise):
         return [D * (1.0 - output * output)]
 
 
+def _sigmoid(x):
+    """1 / (1 + exp(-x)) without overflow (as scipy.special.expit), keeping float32 as float32."""
+    x = np.asarray(x)
+    e = np.exp(-np.abs(x))
+    one = np.ones((), dtype=e.dtype)
+    return np.where(x >= 0, one / (one + e), e / (one + e))
+
+
 class Sigmoid(Elemwise):
     """1 / (1 + exp(-x)), evaluated without overflow for any x."""
 
-    name, numpy, code, scalar_code = "sigmoid", scipy.special.expit, "_sigmoid({0})", "_sigmoid_libm({0})"
+    name, numpy, code, scalar_code = "sigmoid", staticmethod(_sigmoid), "_sigmoid({0})", "_sigmoid_libm({0})"
 
     def grad(self, inputs, output, D):
         return [D * (output * (1.0 - output))]
