@@ -245,8 +245,16 @@ class Lowering:
                 b = Call(len(blocks), n)
                 blocks.append(b)
                 block_of[n] = b
-        self.block_of = block_of
+        self.block_of, self.sink_of = block_of, sink_of
         return blocks
+
+    def min_lines(self) -> int:
+        """A lower bound on the lines ``source()`` writes (one per node with a block)."""
+        return len(self.block_of)
+
+    def in_loop(self, n: Node, loop) -> bool:
+        """Whether ``n`` is an elementwise member of ``loop`` (a scalar temporary there)."""
+        return self.block_of.get(n) is loop and n not in self.sink_of
 
     def _mark_materialized(self):
         outs = set(self.outputs)
@@ -263,7 +271,7 @@ class Lowering:
     def read(self, n: Node, loop: Loop | None, idx: list[str]) -> str:
         """Expression for the value of ``n`` at loop index ``idx`` (broadcast as needed)."""
         n = self.rep[n]
-        if loop is not None and self.block_of.get(n) is loop and n in loop.members and loop.shape:
+        if loop is not None and loop.shape and self.in_loop(n, loop):
             return f"t{self.number[n]}"
         return self.value_at(n, _broadcast_index(n, loop.shape if loop else (), idx))
 
@@ -289,12 +297,11 @@ class Lowering:
         split = vector and bool(loop.sinks) and any(m.op.scalar_code is not None for m in elemwise)
         summands: dict[Node, str] = {}
         if split:
-            members = set(loop.members)
             for r in loop.sinks:
                 x = self.rep[r.inputs[0]]
-                if x in members and x in self.materialized:
+                if self.in_loop(x, loop) and x in self.materialized:
                     summands[r] = f"{self.names[x]}[{', '.join(idx)}]"
-                elif x not in members:
+                elif not self.in_loop(x, loop):
                     summands[r] = self.read(x, loop, idx)
                 else:
                     summands[r] = f"{self.names[r]}_terms[{', '.join(idx)}]"
@@ -422,7 +429,7 @@ class Lowering:
                 nodes = [b.node] if isinstance(b, Call) else b.members + b.sinks
                 for n in nodes:
                     for i in self.reads(n):
-                        if isinstance(b, Loop) and b.shape and i in b.members:
+                        if isinstance(b, Loop) and b.shape and self.in_loop(i, b):
                             continue  # a loop temporary, not a value passed between kernels
                         used_by[j].add(self.names[i])
         needed_later = set(out_exprs)

@@ -129,10 +129,13 @@ class Function:
         if mode not in ("auto", "numba", "vm", "numpy"):
             raise InputError(f"mode must be 'auto', 'numba', 'vm' or 'numpy', got {mode!r}")
         t0 = time.perf_counter()
-        lowering = Lowering(inputs, outs, parallel=parallel)
-        source = lowering.source() if mode in ("auto", "numba") else ""
         if mode in ("vm", "numpy"):
             return self._use_vm(t0, mode)
+        lowering = Lowering(inputs, outs, parallel=parallel)
+        # every node that is not inlined takes at least one line: a cheap bound before writing them
+        if mode == "auto" and lowering.min_lines() > max_jit_lines():
+            return self._use_vm(t0, "vm")
+        source = lowering.source()
         if mode == "auto" and source.count("\n") > max_jit_lines():
             return self._use_vm(t0, "vm")
         sig = tuple(_numba_type(v, v.ndim == 0) for v in inputs) + tuple(
