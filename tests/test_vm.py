@@ -114,3 +114,18 @@ def test_auto_mode_falls_back_to_the_vm_for_large_graphs(monkeypatch):
     f = _agree([y, sd.grad(y, x)], {x: RNG.normal(size=20)})
     f_auto = sd.function([x], y)
     assert f_auto.mode == "vm" and "interpreter" in f_auto.source
+
+
+def test_scalar_chains_run_on_the_interpreter():
+    """Runs of 0-d ops need no array at all; their constants are loaded once, when built."""
+    x, y = sd.scalar("x"), sd.scalar("y")
+    h = x
+    for k in range(200):
+        h = sd.tanh(h * 0.9 + y) * 1.01 + 1e-3 * k
+    gx, gy = sd.grad(h, [x, y])
+    f = _agree([h, gx, gy], {x: 0.3, y: -0.2})
+    assert f._call._schedule.runs == 1
+    run = next(step[0] for step in f._call._schedule.steps if isinstance(step[0], vm.Run))
+    assert run.n_arrays == 0 and len(run.scalar_in) == 2   # x and y; constants are pre-filled
+    sd.check_grad(h, [x, y], {x: 0.3, y: -0.2})
+    assert f(x=0.3, y=-0.2)[0] == f(0.3, -0.2)[0]
