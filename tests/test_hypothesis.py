@@ -115,7 +115,7 @@ def programs(draw):
             if len(s) == 2:
                 options += ["T", "reshape_T"]
             if s[0] > 1:
-                options += ["first", "tail"]
+                options += ["first", "tail", "diff"]
             options += ["expand"]
             name = pick(draw, options)
             steps.append(("struct", name, (i,), None))
@@ -126,6 +126,7 @@ def programs(draw):
                 "reshape_T": s[::-1],
                 "first": s[1:],
                 "tail": (s[0] - 1,) + s[1:],
+                "diff": (s[0] - 1,) + s[1:],
                 "expand": (1,) + s,
             }[name]
             node_shapes.append(out)
@@ -185,6 +186,8 @@ def build(program):
                 out = a[0]
             elif name == "tail":
                 out = a[1:]
+            elif name == "diff":  # neighbours: a stencil, whose gradient reads shifted indices
+                out = sd.sin(a[1:]) * a[:-1]
             else:
                 out = sd.expand_dims(a, 0)
         elif kind == "soft":
