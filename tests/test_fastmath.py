@@ -9,44 +9,19 @@ from symdiff.compiler.fastmath import _exp, _log, _log1p, _tanh
 from symdiff.compiler.runtime import _softplus
 
 
-@njit(error_model="numpy", fastmath={"contract"})  # as in generated kernels: FMA on
-def _map_exp(x):
-    out = np.empty_like(x)
-    for i in range(x.shape[0]):
-        out[i] = _exp(x[i])
-    return out
+def _mapper(fn, fma: bool = True):
+    """A jitted loop applying ``fn`` to a 1-d array, compiled as generated kernels are (FMA on)."""
+
+    def apply(x):
+        out = np.empty_like(x)
+        for i in range(x.shape[0]):
+            out[i] = fn(x[i])
+        return out
+
+    return njit(error_model="numpy", fastmath={"contract"} if fma else False)(apply)
 
 
-@njit(error_model="numpy", fastmath={"contract"})  # as in generated kernels: FMA on
-def _map_tanh(x):
-    out = np.empty_like(x)
-    for i in range(x.shape[0]):
-        out[i] = _tanh(x[i])
-    return out
-
-
-@njit(error_model="numpy", fastmath={"contract"})  # as in generated kernels: FMA on
-def _map_log(x):
-    out = np.empty_like(x)
-    for i in range(x.shape[0]):
-        out[i] = _log(x[i])
-    return out
-
-
-@njit(error_model="numpy", fastmath={"contract"})  # as in generated kernels: FMA on
-def _map_log1p(x):
-    out = np.empty_like(x)
-    for i in range(x.shape[0]):
-        out[i] = _log1p(x[i])
-    return out
-
-
-@njit(error_model="numpy", fastmath={"contract"})  # as in generated kernels: FMA on
-def _map_softplus(x):
-    out = np.empty_like(x)
-    for i in range(x.shape[0]):
-        out[i] = _softplus(x[i])
-    return out
+_map_exp, _map_tanh, _map_log, _map_log1p, _map_softplus = map(_mapper, (_exp, _tanh, _log, _log1p, _softplus))
 
 
 SPECIAL = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-300, -1e-310, 5e-324, 709.78, 709.79, 710.0,
@@ -195,7 +170,8 @@ def test_loops_over_the_fast_functions_vectorise(fn):
 @pytest.mark.parametrize("name", ["_map_exp", "_map_tanh", "_map_log", "_map_log1p"])
 def test_accuracy_without_fma_contraction_too(name):
     """The same functions compiled without 'contract' (separate multiply and add) stay accurate."""
-    plain = njit(error_model="numpy")(globals()[name].py_func)
+    fn = {"_map_exp": _exp, "_map_tanh": _tanh, "_map_log": _log, "_map_log1p": _log1p}[name]
+    plain = _mapper(fn, fma=False)
     x = np.random.default_rng(7).uniform(-20, 20, 100_000)
     if "log" in name:
         x = np.abs(x) * 10.0 ** np.random.default_rng(8).uniform(-300, 300, x.size)
