@@ -31,13 +31,17 @@ from .jacobian import (
 )
 from .rewrite import clone, simplify
 from .vmap import vmap
-from .sparsity import SparseHessian
+
+_LAZY = {"optimize": (".optimize", None), "SparseHessian": (".sparsity", "SparseHessian")}
 
 
 def __getattr__(name: str):
-    """``sd.optimize`` is imported on first use (it imports scipy.optimize, ~0.15 s)."""
-    if name == "optimize":
+    """``sd.optimize`` and ``sd.SparseHessian`` are imported on first use (they import
+    scipy.optimize and scipy.sparse, about 0.3 s together)."""
+    if name in _LAZY:
         import importlib
 
-        return importlib.import_module(".optimize", __name__)
+        module, attr = _LAZY[name]
+        mod = importlib.import_module(module, __name__)
+        return mod if attr is None else getattr(mod, attr)
     raise AttributeError(f"module 'symdiff' has no attribute {name!r}")
