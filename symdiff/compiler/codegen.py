@@ -187,7 +187,8 @@ class Lowering:
         return inlined
 
     def leaves(self, n: Node) -> list[Node]:
-        """The arrays an expansion of ``n`` reads: the first non-loopable nodes below it."""
+        """The arrays an expansion of ``n`` reads: the first non-loopable nodes below it.
+        (Recursive, but only below inlined nodes, whose expansions have at most INLINE_OPS ops.)"""
         if n not in self.loopable:
             return [n]
         got = self._leaves.get(n)
