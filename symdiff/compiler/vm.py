@@ -163,8 +163,8 @@ class Run:
         free_arrays: list[int] = []
         self.n_arrays = 0
         reg: dict[Node, int] = {}
-        self.array_in, self.scalar_in, self.array_out, self.scalar_out = [], [], [], []
-        self._scalar_nodes: list[Node] = []
+        self.array_in, self.array_out, self.scalar_out = [], [], []
+        scalar_inputs: list[tuple[int, Node]] = []
         n_scalars = 0
 
         def new_array():
@@ -182,8 +182,7 @@ class Run:
                 else:
                     reg[x] = n_scalars
                     n_scalars += 1
-                    self.scalar_in.append((reg[x], slot[x]))
-                    self._scalar_nodes.append(x)
+                    scalar_inputs.append((reg[x], x))
             return reg[x]
 
         for _, operands in instrs:  # inputs are loaded before the run starts: rows of their own
@@ -209,12 +208,10 @@ class Run:
         self.code = np.array(code, dtype=np.int64).reshape(-1, 4)
         # scalar constants are written into the scalar registers once, here, not at every call
         self.scalars = np.zeros(max(n_scalars, 1))
-        const_in = [(r, x) for (r, s), x in zip(self.scalar_in, self._scalar_nodes) if isinstance(x, Constant)]
-        for r, x in const_in:
-            self.scalars[r] = x.value
-        fixed = {r for r, _ in const_in}
-        self.scalar_in = [(r, s) for r, s in self.scalar_in if r not in fixed]
-        del self._scalar_nodes
+        for r, x in scalar_inputs:
+            if isinstance(x, Constant):
+                self.scalars[r] = x.value
+        self.scalar_in = [(r, slot[x]) for r, x in scalar_inputs if not isinstance(x, Constant)]
         self.reads = [s for _, s in self.array_in + self.scalar_in]
 
     def __call__(self, mem: list, dims: dict) -> None:
