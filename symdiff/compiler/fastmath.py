@@ -17,6 +17,7 @@ _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
 # 1/k! for k = 0..13: Taylor coefficients of exp on |r| <= ln(2)/2
 _C = tuple(1.0 / float(np.prod(np.arange(1, k + 1))) for k in range(14))
+_C_DOWN = _C[12::-1]  # 1/12!, ..., 1/0!: the Horner steps after the leading 1/13!
 
 
 @intrinsic
@@ -53,19 +54,8 @@ def _exp(x):
     k = np.floor(xc * _LOG2E + 0.5)
     r = (xc - k * _LN2_HI) - k * _LN2_LO
     p = _C[13]
-    p = p * r + _C[12]
-    p = p * r + _C[11]
-    p = p * r + _C[10]
-    p = p * r + _C[9]
-    p = p * r + _C[8]
-    p = p * r + _C[7]
-    p = p * r + _C[6]
-    p = p * r + _C[5]
-    p = p * r + _C[4]
-    p = p * r + _C[3]
-    p = p * r + _C[2]
-    p = p * r + _C[1]
-    p = p * r + _C[0]
+    for c in _C_DOWN:  # Horner; a fixed-length tuple, so LLVM unrolls it completely
+        p = p * r + c
     k1 = np.floor(k * 0.5)  # split 2**k in two factors so over- and underflow round correctly
     y = p * _pow2(k1) * _pow2(k - k1)
     return y if x == x else x

@@ -69,14 +69,19 @@ def _load_module(source: str, key: str, use_disk: bool = True):
     return _Namespace(namespace)
 
 
+def source_key(source: str) -> str:
+    """The cache key of generated source: its hash with the symdiff, Numba and NumPy versions."""
+    from .. import __version__
+
+    return hashlib.sha256(f"{__version__}|{numba.__version__}|{np.__version__}|{source}".encode()).hexdigest()[:24]
+
+
 def _compile_kernel(source: str, sig: tuple, strict: bool):
     """Load (from the disk cache) or compile the entry kernel for ``sig``.
 
     Returns ``None`` when Numba's compiler hits the recursion limit, unless ``strict``.
     """
-    from .. import __version__
-
-    key = hashlib.sha256(f"{__version__}|{numba.__version__}|{np.__version__}|{source}".encode()).hexdigest()[:24]
+    key = source_key(source)
     kernel = _load_module(source, key).kernel
     try:
         try:
@@ -186,23 +191,16 @@ class Function:
 
     # -- calling ----------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        """The virtual machine's call (a Numba-compiled Function's is its generated wrapper)."""
+        if kwargs or len(args) != len(self.inputs):
+            args = self._rebind(args, (), kwargs)
         try:
-            if kwargs:
-                args = self._bind_keywords(args, kwargs)
             return self._call(*args)
-        except TypeError:
-            if len(args) != len(self.inputs):
-                raise InputError(
-                    f"expected {len(self.inputs)} arguments ({', '.join(repr(v.name) for v in self.inputs)}), got {len(args)}"
-                ) from None
-            raise
-        except (ValueError, IndexError, ZeroDivisionError) as exc:  # raised inside a kernel
-            if isinstance(exc, SymdiffError):
-                raise
-            raise ShapeError(str(exc)) from None
+        except (ValueError, IndexError, ZeroDivisionError) as exc:
+            raise _kernel_error(exc) from None
 
     def _rebind(self, given: tuple, extra: tuple, kwargs: dict) -> list:
-        """The generated ``__call__``'s slow path: keywords, or a wrong number of arguments."""
+        """The slow path of a call: keywords, or a wrong number of arguments."""
         args = [a for a in given if a is not _NA] + list(extra)
         if not kwargs and len(args) != len(self.inputs):
             raise InputError(
@@ -279,8 +277,6 @@ class _NumpyProgram:
     def __call__(self, *args):
         from ..evaluate import bind_inputs
 
-        if len(args) != len(self._inputs):
-            raise TypeError("argument count")
         values, dims = bind_inputs(self._inputs, dict(zip(self._inputs, args)))  # the wrapper's checks
         out = [r.item() if r.ndim == 0 and r.dtype == np.float64 else (r[()] if r.ndim == 0 else r)
                for r in self._schedule.run(values, dims)]

@@ -18,8 +18,6 @@ Each interpreter case is written from the op's own ``code`` template, the same t
 """
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
 from ..evaluate import Schedule
@@ -112,13 +110,10 @@ def interpreter():
     """The compiled interpreter (loaded from the disk cache, or compiled once: a few seconds)."""
     global _interpreter
     if _interpreter is None:
-        from .. import __version__
-        from .function import _load_module
-        import numba
+        from .function import _load_module, source_key
 
         source = interpreter_source()
-        key = hashlib.sha256(f"{__version__}|{numba.__version__}|{np.__version__}|{source}".encode()).hexdigest()[:24]
-        _interpreter = _load_module(source, key).interpret
+        _interpreter = _load_module(source, source_key(source)).interpret
     return _interpreter
 
 

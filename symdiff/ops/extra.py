@@ -109,7 +109,7 @@ class Gather(Op):
             f"{out} = np.empty({idx}.shape[0], dtype={dtype_expr(node.dtype)})",
             f"{out}_src = np.ascontiguousarray({x}).reshape(-1)",
             f"if {out}_src.shape[0] <= {top}:",
-            f"    raise IndexError('gather: an index is out of bounds')",
+            "    raise IndexError('gather: an index is out of bounds')",
             f"for {out}_q in range({idx}.shape[0]):",
             f"    {out}[{out}_q] = {out}_src[{idx}[{out}_q]]",
         ]

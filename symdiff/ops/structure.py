@@ -311,6 +311,21 @@ def _real(key) -> list:
     return [k for k in key if k is not None]
 
 
+def _int_position(ctx, k: int, d) -> str:
+    """Source text of the position of int index ``k`` along an axis of size ``d``."""
+    return str(k) if k >= 0 else f"({ctx.dim(d)} + ({k}))"
+
+
+def _slice_position(ctx, k: tuple, d, i: str) -> str:
+    """Source text of the position, along an axis of size ``d``, of entry ``i`` of slice ``k``."""
+    if not isinstance(d, int):  # only ':' and '::-1' may slice a named dim
+        return i if (k[3] or 1) == 1 else f"{ctx.dim(d)} - 1 - {i}"
+    start, _, step = slice(*k[1:]).indices(d)
+    if step == 1:
+        return f"{i} + {start}" if start else i
+    return f"{start} + {step} * {i}" if start else f"{step} * {i}"
+
+
 def _paren(index: str) -> str:
     """An index expression safe to put inside arithmetic (``i0 - 1`` becomes ``(i0 - 1)``)."""
     return index if index.isidentifier() or index.isdigit() else f"({index})"
@@ -390,18 +405,10 @@ class Index(Op):
             d = x.shape[axis]
             axis += 1
             if isinstance(k, int):
-                x_idx.append(str(k) if k >= 0 else f"{ctx.dim(d)} + ({k})")
-                continue
-            i = idx[out_axis]
-            out_axis += 1
-            if not isinstance(d, int):  # ':' or '::-1' of a named dim
-                x_idx.append(i if (k[3] or 1) == 1 else f"{ctx.dim(d)} - 1 - {i}")
-                continue
-            start, _, step = slice(*k[1:]).indices(d)
-            if step == 1:
-                x_idx.append(f"{i} + {start}" if start else i)
+                x_idx.append(_int_position(ctx, k, d))
             else:
-                x_idx.append(f"{start} + {step} * {i}" if start else f"{step} * {i}")
+                x_idx.append(_slice_position(ctx, k, d, idx[out_axis]))
+                out_axis += 1
         return at(x, x_idx)
 
 
@@ -440,10 +447,10 @@ class IndexGrad(Op):
             d, i = self.shape[axis], idx[axis]
             axis += 1
             if isinstance(k, int):
-                conds.append(f"{i} == {k if k >= 0 else f'{ctx.dim(d)} + ({k})'}")
+                conds.append(f"{i} == {_int_position(ctx, k, d)}")
                 continue
-            if not isinstance(d, int):  # ':' or '::-1' of a named dim
-                g_idx.append(i if (k[3] or 1) == 1 else f"{ctx.dim(d)} - 1 - {i}")
+            if not isinstance(d, int):  # ':' or '::-1' of a named dim: its own inverse
+                g_idx.append(_slice_position(ctx, k, d, i))
                 continue
             start, stop, step = slice(*k[1:]).indices(d)
             count = len(range(start, stop, step))
@@ -480,14 +487,9 @@ class IndexGrad(Op):
             d = self.shape[axis]
             axis += 1
             if isinstance(k, int):
-                target.append(str(k) if k >= 0 else f"({k} + {ctx.dim(d)})")
+                target.append(_int_position(ctx, k, d))
                 continue
-            if isinstance(d, int):
-                start, _, step = slice(*k[1:]).indices(d)
-            else:  # only ':' and '::-1' may slice a named dim
-                step = k[3] or 1
-                start = 0 if step == 1 else f"{ctx.dim(d)} - 1"
-            target.append(f"{start} + {step} * j{j}" if step != 1 else (f"{start} + j{j}" if start else f"j{j}"))
+            target.append(_slice_position(ctx, k, d, f"j{j}"))
             g_idx.append(f"j{j}")
             j += 1
         if g.ndim == 0:
