@@ -987,7 +987,7 @@ def make_table(rows, fws):
         cells += [fmt_time(r.get("build_s")), fmt_time(r.get("cold_s")),
                   ("error" if "cold-new-process" in err else fmt_time(r.get("cold_new_s"))),
                   ("error" if "warm" in err else fmt_time(r.get("warm_s"))),
-                  fmt_cached(r.get("warm_from_cache")) if r.get("mode") not in ("vm", "numpy") else "n/a",
+                  fmt_cached(r.get("warm_from_cache")) if r.get("mode") != "numpy" else "n/a",
                   r.get("mode") or "-"]
         if "data" in err:
             cells = [r["key"], r["title"], "ERROR: " + err["data"]] + ["-"] * (len(head) - 3)
@@ -1031,7 +1031,7 @@ def target_notes(rows):
             checks.append(("in a new process", r["cold_new_s"] < 3.0, fmt_time(r["cold_new_s"])))
         if r.get("warm_s") is not None:
             checks.append(("warm load < 0.3 s", r["warm_s"] < 0.3, fmt_time(r["warm_s"])))
-        if r.get("warm_from_cache") is False and r.get("mode") not in ("vm", "numpy"):
+        if r.get("warm_from_cache") is False and r.get("mode") != "numpy":
             checks.append(("warm load hit the cache", False, "from_cache=False"))
         txt = "; ".join(f"{name}: {'ok' if ok else 'MISSED'} ({val})" for name, ok, val in checks)
         out.append(f"{k}: {txt}")

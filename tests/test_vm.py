@@ -129,3 +129,20 @@ def test_scalar_chains_run_on_the_interpreter():
     assert run.n_arrays == 0 and len(run.scalar_in) == 2   # x and y; constants are pre-filled
     sd.check_grad(h, [x, y], {x: 0.3, y: -0.2})
     assert f(x=0.3, y=-0.2)[0] == f(0.3, -0.2)[0]
+
+
+def test_the_interpreter_holds_the_graphs_opcodes_and_compiles_before_the_first_call():
+    x = sd.tensor("x", (25,))
+    y = sd.sum(sd.exp(sd.tanh(x) * 2.0 - 1.0))
+    f = sd.function([x], [y, sd.grad(y, x)], mode="vm")
+    schedule = f._call._schedule
+    run = next(step[0] for step in schedule.steps if isinstance(step[0], vm.Run))
+    used = {int(op) for op in run.code[:, 0]}
+    assert schedule.opcodes == sorted(used)
+    assert run.interpret is vm.interpreter(used)  # one compiled interpreter per opcode set
+    assert len(run.interpret.signatures) == 1     # compiled when the function was built
+    source = vm.interpreter_source(used)
+    assert source.count(" op == ") == len(used) < len(vm.OPCODES)
+    assert vm.interpreter_source().count(" op == ") == len(vm.OPCODES)
+    xv = RNG.normal(size=25)
+    _agree([y, sd.grad(y, x)], {x: xv})

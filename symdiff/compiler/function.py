@@ -2,7 +2,8 @@
 
 The callable is a small generated Python wrapper that converts and checks every argument
 (count, dtype, shape, consistent named dims, contiguity) and then calls the compiled Numba
-kernel's entry point directly. Kernel modules are written to a cache folder keyed by a hash of
+kernel's entry point directly. A function of float64 scalars alone is called from C instead
+when the optional extension ``_fastcall`` is built (see ``_fastcall.c``). Kernel modules are written to a cache folder keyed by a hash of
 their source (which encodes the graph, dtypes and static shapes), the symdiff version and the
 Numba version, so a new process reuses compiled machine code through Numba's own cache.
 """
@@ -14,6 +15,7 @@ import os
 import sys
 import tempfile
 import time
+import types
 from typing import Sequence
 
 import numba
@@ -25,6 +27,11 @@ from ..evaluate import as_input_array
 from ..graph import Variable, flatten_outputs
 from ..types import format_shape
 from .codegen import Lowering
+
+try:  # the optional C extension for calls on Python floats (setup.py builds it)
+    from ._fastcall import MAX_SCALARS, ScalarCall
+except ImportError:  # no C compiler at install time: the Python wrapper serves every call
+    MAX_SCALARS, ScalarCall = 0, None
 
 _CHECKED_FALLBACK: list[str] = []
 
@@ -77,25 +84,52 @@ def source_key(source: str) -> str:
 
 
 def _compile_kernel(source: str, sig: tuple, strict: bool):
-    """Load (from the disk cache) or compile the entry kernel for ``sig``.
+    """Load (from the disk cache) or compile the kernel module; its entry ``kernel`` is compiled
+    for ``sig``. Returns the module.
 
     Returns ``None`` when Numba's compiler hits the recursion limit, unless ``strict``.
     """
     key = source_key(source)
-    kernel = _load_module(source, key).kernel
     try:
         try:
-            kernel.compile(sig)
+            module = _load_module(source, key)
+            module.kernel.compile(sig)
         except RecursionError:
             raise
         except Exception:  # e.g. a corrupt cache entry: compile again without the disk cache
-            kernel = _load_module(source, key, use_disk=False).kernel
-            kernel.compile(sig)
+            module = _load_module(source, key, use_disk=False)
+            module.kernel.compile(sig)
     except RecursionError:
         if strict:
             raise SymdiffError("Numba's compiler hit Python's recursion limit on this graph; use mode='vm'") from None
         return None
-    return kernel
+    return module
+
+
+def _scalar_fast_path(inputs, outputs, lowering: Lowering) -> bool:
+    """Whether the kernel also gets a C-callable twin for the C scalar fast path
+    (``_fastcall.c``): float64 scalars in and out, nothing else passed, nothing raised."""
+    return (ScalarCall is not None and not lowering.parallel and not lowering.const_args
+            and not lowering.dim_names and 0 < len(outputs) <= MAX_SCALARS and len(inputs) <= MAX_SCALARS
+            and all(v.ndim == 0 and v.dtype == np.float64 for v in list(inputs) + list(outputs)))
+
+
+def _scalar_cfunc_source(n_in: int, n_out: int) -> str:
+    """``kernel_c(x, out)``: the kernel on C arrays of doubles, for the scalar fast path."""
+    args = ", ".join(f"x[{k}]" for k in range(n_in))
+    stores = ["    out[0] = r"] if n_out == 1 else [f"    out[{j}] = r[{j}]" for j in range(n_out)]
+    return "\n".join([
+        "",
+        "",
+        "# the C scalar fast path (symdiff/compiler/_fastcall.c): Python floats in, Python floats out",
+        "from numba import cfunc, types as nbt",
+        "",
+        "",
+        "@cfunc(nbt.void(nbt.CPointer(nbt.float64), nbt.CPointer(nbt.float64)), cache=True)",
+        "def kernel_c(x, out):",
+        f"    r = kernel({args})",
+        *stores,
+    ]) + "\n"
 
 
 class _Namespace:
@@ -143,12 +177,16 @@ class Function:
         source = lowering.source()
         if mode == "auto" and source.count("\n") > max_jit_lines():
             return self._use_vm(t0, "vm")
+        fast = _scalar_fast_path(inputs, outs, lowering) and "raise" not in source
+        if fast:
+            source += _scalar_cfunc_source(len(inputs), len(outs))
         sig = tuple(_numba_type(v, v.ndim == 0) for v in inputs) + tuple(
             _numba_type(c, False) for c in lowering.const_args
         ) + (nbt.int64,) * len(lowering.dim_names)
-        kernel = _compile_kernel(source, sig, strict=(mode == "numba"))
-        if kernel is None:  # Numba's compiler recursed too deep on this graph
+        module = _compile_kernel(source, sig, strict=(mode == "numba"))
+        if module is None:  # Numba's compiler recursed too deep on this graph
             return self._use_vm(t0, "vm")
+        kernel = module.kernel
         self.mode = "numba"
         self.source = source
         self._kernel = kernel
@@ -171,9 +209,14 @@ class Function:
             "_float": float,
         }
         exec(compile(self.wrapper_source, "<symdiff wrapper>", "exec"), namespace)
+        call = namespace["call"]
+        if fast:  # floats straight into kernel_c from C; every other call goes to the wrapper
+            self._kernel_c = module.kernel_c  # keeps its machine code alive
+            call = ScalarCall(module.kernel_c.address, len(inputs), len(outs), self._single,
+                              types.MethodType(call, self))
         # Python looks special methods up on the type: the generated wrapper becomes __call__ of
         # a one-off subclass, so a call is one Python frame, not two
-        self.__class__ = type("Function", (Function,), {"__call__": namespace["call"], "__module__": __name__})
+        self.__class__ = type("Function", (Function,), {"__call__": call, "__module__": __name__})
 
     def _use_vm(self, t0: float, mode: str) -> None:
         """Run this function on the virtual machine instead of a Numba kernel: ``"vm"`` runs
@@ -187,7 +230,7 @@ class Function:
                        "# run by the NumPy virtual machine\n")
         self.wrapper_source = ""
         self.compile_seconds = time.perf_counter() - t0
-        self.from_cache = False
+        self.from_cache = self._call.from_cache  # the interpreter's machine code
 
     # -- calling ----------------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
@@ -267,12 +310,12 @@ class _NumpyProgram:
 
     def __init__(self, inputs, outputs, single: bool, interpreter: bool = False):
         from ..evaluate import Schedule
-        from .vm import Program, interpreter as load_interpreter
+        from .vm import Program
 
         self._inputs, self._single = inputs, single
         self._schedule = Program(outputs) if interpreter else Schedule(outputs)
-        if interpreter and self._schedule.runs:
-            load_interpreter()  # compile (or load) it now, not at the first call
+        # compile (or load) the interpreter now, not at the first call
+        self.from_cache = self._schedule.load() if interpreter else False
 
     def __call__(self, *args):
         from ..evaluate import bind_inputs

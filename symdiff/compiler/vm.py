@@ -7,7 +7,8 @@ turned into kernels of its own in reasonable time. Such graphs run here instead:
   full sums and broadcasts of scalars, or runs of scalar ops alone - become *bytecode* for one
   Numba-compiled interpreter (about 30 ns per scalar instruction, against about 1 us per NumPy
   call on a 0-d array).
-  The interpreter is the same for every graph (compiled once, cached on disk); per instruction
+  The interpreter holds a case for each opcode a graph uses (compiled once per set of opcodes,
+  cached on disk: a few hundred milliseconds per case); per instruction
   it runs one vectorisable loop over the run's shape, with arrays held in the rows of one
   register matrix that is reused as values die. A chain of 1000 ``tanh`` and its gradient is one
   call, with no per-op Python overhead and SIMD ``tanh``;
@@ -54,8 +55,9 @@ def _opcodes() -> dict:
 OPCODES = _opcodes()
 
 
-def interpreter_source() -> str:
-    """The interpreter: one ``if`` case per (op, operand kinds), each a loop over ``n`` entries.
+def interpreter_source(opcodes=None) -> str:
+    """The interpreter: one ``if`` case per (op, operand kinds) in ``opcodes`` (default: all),
+    each a loop over ``n`` entries.
 
     ``code[k] = (opcode, dst, a, b)``; array operands are rows of ``R``, scalars entries of ``S``.
     """
@@ -73,6 +75,8 @@ def interpreter_source() -> str:
     ]
     first = True
     for (what, kinds), opcode in OPCODES.items():
+        if opcodes is not None and opcode not in opcodes:
+            continue
         lines.append(f"        {'if' if first else 'elif'} op == {opcode}:  # {getattr(what, 'name', what)} {kinds}")
         first = False
         if what == "sum":
@@ -103,18 +107,26 @@ def interpreter_source() -> str:
     return "\n".join(lines) + "\n"
 
 
-_interpreter = None
+_interpreters: dict = {}
+_SIGNATURE = "void(int64[:, ::1], float64[:, ::1], float64[::1], int64)"
 
 
-def interpreter():
-    """The compiled interpreter (loaded from the disk cache, or compiled once: a few seconds)."""
-    global _interpreter
-    if _interpreter is None:
+def interpreter(opcodes=None):
+    """The interpreter compiled for ``opcodes`` (default: all of them), loaded from the disk
+    cache or compiled now (about 0.1 s per opcode), not at its first call."""
+    key = None if opcodes is None else frozenset(int(k) for k in opcodes)
+    if key not in _interpreters:
         from .function import _load_module, source_key
 
-        source = interpreter_source()
-        _interpreter = _load_module(source, source_key(source)).interpret
-    return _interpreter
+        source = interpreter_source(key)
+        run = _load_module(source, source_key(source)).interpret
+        try:
+            run.compile(_SIGNATURE)
+        except Exception:  # e.g. a corrupt cache entry: compile again without the disk cache
+            run = _load_module(source, source_key(source), use_disk=False).interpret
+            run.compile(_SIGNATURE)
+        _interpreters[key] = run
+    return _interpreters[key]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,8 +220,11 @@ class Run:
                 self.scalars[r] = x.value
         self.scalar_in = [(r, slot[x]) for r, x in scalar_inputs if not isinstance(x, Constant)]
         self.reads = [s for _, s in self.array_in + self.scalar_in]
+        self.interpret = None  # set by Program: one interpreter for all runs of a graph
 
     def __call__(self, mem: list, dims: dict) -> None:
+        if self.interpret is None:
+            self.interpret = interpreter({int(op) for op in self.code[:, 0]})
         shape = () if self.shape is None else concrete_shape(self.shape, dims)  # None: scalars only
         size = int(np.prod(shape, dtype=np.int64))
         R = np.empty((self.n_arrays, size))
@@ -218,7 +233,7 @@ class Run:
             R[r] = np.reshape(mem[s], size)
         for r, s in self.scalar_in:
             S[r] = mem[s]
-        interpreter()(self.code, R, S, size)
+        self.interpret(self.code, R, S, size)
         for r, s in self.array_out:
             mem[s] = R[r].reshape(shape).copy()
         for r, s in self.scalar_out:
@@ -246,8 +261,21 @@ class Program(Schedule):
             live_out = {n for n in nodes if n in outs or any(c not in inside for c in consumers[n])}
             run = Run(nodes, [instr[n] for n in nodes], shape, slot, live_out)
             plan.append((run, run.reads))
-        self.runs = sum(1 for what, _ in plan if isinstance(what, Run))
+        runs = [what for what, _ in plan if isinstance(what, Run)]
+        self.runs = len(runs)
+        self.opcodes = sorted({int(op) for r in runs for op in r.code[:, 0]})
         return plan
+
+    def load(self) -> bool:
+        """Compile (or load from the disk cache) the interpreter for this graph's opcodes.
+        Returns whether its machine code came from the disk cache."""
+        if not self.runs:
+            return False
+        run = interpreter(self.opcodes)
+        for what, *_ in self.steps:
+            if isinstance(what, Run):
+                what.interpret = run
+        return bool(run.stats.cache_hits)
 
     @staticmethod
     def _group(nodes: list[Node], instr: dict) -> list:

@@ -1,0 +1,164 @@
+"""The C scalar fast path: functions of float64 scalars called from C (compiler/_fastcall.c).
+
+Every call the fast path takes must give bit-for-bit the result of the Python wrapper, and every
+call it does not take (keywords, ints, NumPy scalars, strings, a wrong count) must reach the
+wrapper, which converts or refuses it as before.
+"""
+import gc
+import math
+import os
+import subprocess
+import sys
+import textwrap
+import weakref
+
+import numpy as np
+import pytest
+
+import symdiff as sd
+import symdiff.compiler.function  # noqa: F401  (the module; the package exports the function)
+F = sys.modules["symdiff.compiler.function"]
+
+pytestmark = pytest.mark.skipif(F.ScalarCall is None, reason="the _fastcall extension is not built")
+
+
+def _neuron():
+    """The seed's sigmoid neuron, with its gradient wrt all five scalars."""
+    w0, w1, w2, x0, x1 = (sd.scalar(n) for n in ("w0", "w1", "w2", "x0", "x1"))
+    y = sd.sigmoid(w0 * x0 + w1 * x1 + w2)
+    ins = [w0, w1, w2, x0, x1]
+    return ins, [y, *sd.grad(y, ins)]
+
+
+def _neuron_closed_form(w0, w1, w2, x0, x1):
+    s = 1.0 / (1.0 + math.exp(-(w0 * x0 + w1 * x1 + w2)))
+    d = s * (1.0 - s)
+    return [s, d * x0, d * x1, d, d * w0, d * w1]
+
+
+ARGS = (2.0, -3.0, -3.0, -1.0, -2.0)   # the seed's worked example: f = 0.73, grads 0.2 x inputs
+
+
+def test_fast_path_is_the_call_and_agrees_with_closed_form_and_finite_differences():
+    ins, outs = _neuron()
+    f = sd.function(ins, outs)
+    assert isinstance(type(f).__call__, F.ScalarCall) and "def kernel_c" in f.source
+    got = f(*ARGS)
+    assert type(got) is list and all(type(v) is float for v in got)
+    np.testing.assert_allclose(got, _neuron_closed_form(*ARGS), rtol=1e-14)
+    np.testing.assert_allclose(got[0], 0.7310585786300049, rtol=1e-15)   # the seeds' 0.73
+    np.testing.assert_allclose(got[1:4], [-0.196612, -0.393224, 0.196612], rtol=1e-5)
+    h = 1e-6
+    for k in range(5):
+        up, down = list(ARGS), list(ARGS)
+        up[k] += h
+        down[k] -= h
+        fd = (f(*up)[0] - f(*down)[0]) / (2 * h)
+        assert abs(fd - got[1 + k]) < 1e-8
+
+
+@pytest.mark.parametrize("args", [
+    (2, -3, -3, -1, -2),                                   # ints: converted by the wrapper
+    tuple(np.float64(a) for a in ARGS),                    # NumPy scalars
+    tuple(np.array(a) for a in ARGS),                      # 0-d arrays
+    (True, -3.0, -3.0, -1.0, -2.0),
+])
+def test_slow_path_gives_the_same_bits(args):
+    ins, outs = _neuron()
+    f = sd.function(ins, outs)
+    fast = f(*[float(a) for a in args])
+    assert f(*args) == fast
+    assert f(**{v.name: a for v, a in zip(ins, args)}) == fast
+    assert f(2.0, -3.0, x0=args[3], w2=args[2], x1=args[4]) == f(*[float(a) for a in (2.0, -3.0, *args[2:])])
+
+
+class _MyFloat(float):
+    pass
+
+
+def test_bad_input_still_reaches_the_wrapper_and_is_refused():
+    ins, outs = _neuron()
+    f = sd.function(ins, outs)
+    with pytest.raises(sd.DTypeError, match="w0"):
+        f("1.5", 1.0, 1.0, 1.0, 1.0)
+    with pytest.raises(sd.DTypeError):
+        f(1.0, 1.0, 1j, 1.0, 1.0)
+    with pytest.raises(sd.InputError, match="expected 5 arguments"):
+        f(1.0, 1.0, 1.0, 1.0)
+    with pytest.raises(sd.InputError, match="expected 5 arguments"):
+        f(1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    with pytest.raises(sd.InputError, match="unknown argument 'w9'"):
+        f(1.0, 1.0, 1.0, 1.0, w9=1.0)
+    with pytest.raises(sd.InputError, match="given twice"):
+        f(1.0, 1.0, 1.0, 1.0, 1.0, w0=1.0)
+    with pytest.raises((sd.DTypeError, sd.ShapeError)):
+        f(None, 1.0, 1.0, 1.0, 1.0)
+    with pytest.raises(sd.ShapeError):
+        f(np.ones(2), 1.0, 1.0, 1.0, 1.0)
+    # a float subclass is not an exact float: the wrapper converts it
+    assert f(_MyFloat(2.0), -3.0, -3.0, -1.0, -2.0) == f(*ARGS)
+
+
+def test_nan_and_inf_propagate_and_stay_finite_where_they_should():
+    x = sd.scalar("x")
+    f = sd.function([x], [sd.sigmoid(x), sd.softplus(x), sd.grad(sd.softplus(x), x)])
+    assert all(math.isnan(v) for v in f(math.nan))
+    assert f(1000.0) == [1.0, 1000.0, 1.0]
+    assert f(-1000.0)[0] == 0.0 and f(-1000.0)[1] == 0.0
+    assert f(math.inf)[0] == 1.0
+
+
+def test_single_output_one_element_list_and_no_inputs():
+    x, y = sd.scalar("x"), sd.scalar("y")
+    f = sd.function([x, y], x * y + sd.sin(x))
+    assert isinstance(type(f).__call__, F.ScalarCall)
+    assert f(2.0, 3.0) == 6.0 + math.sin(2.0) and type(f(2.0, 3.0)) is float
+    g = sd.function([x, y], [x * y])
+    assert g(2.0, 3.0) == [6.0]
+    c = sd.scalar("c")
+    k = sd.function([], sd.constant(2.5) * 2.0)
+    assert k() == 5.0
+    with pytest.raises(sd.InputError):
+        k(1.0)
+    assert sd.function([c], c)(1.25) == 1.25
+
+
+def test_functions_that_are_not_all_float64_scalars_keep_the_python_wrapper():
+    x, s = sd.tensor("x", (3,)), sd.scalar("s")
+    s32 = sd.scalar("s32", dtype="float32")
+    assert not isinstance(type(sd.function([x, s], sd.sum(x) * s)).__call__, F.ScalarCall)
+    g = sd.function([s], s * sd.constant(np.arange(3.0)))  # an array output
+    assert not isinstance(type(g).__call__, F.ScalarCall) and list(g(2.0)) == [0.0, 2.0, 4.0]
+    f32 = sd.function([s32], s32 * 2.0)
+    assert not isinstance(type(f32).__call__, F.ScalarCall) and f32(1.5) == np.float32(3.0)
+
+
+def test_a_function_is_freed_when_dropped():
+    ins, outs = _neuron()
+    f = sd.function(ins, outs)
+    ref = weakref.ref(f)
+    assert f(*ARGS)[0] > 0.7
+    del f
+    gc.collect()
+    assert ref() is None
+
+
+def test_the_fast_path_is_cached_on_disk_for_a_new_process(tmp_path):
+    code = textwrap.dedent("""
+        import symdiff as sd
+        import sys, symdiff.compiler.function
+        F = sys.modules["symdiff.compiler.function"]
+        a, b = sd.scalar("a"), sd.scalar("b")
+        f = sd.function([a, b], [sd.tanh(a) * b, sd.grad(sd.tanh(a) * b, a)])
+        print(f.from_cache, isinstance(type(f).__call__, F.ScalarCall), repr(f(0.5, 2.0)))
+    """)
+    env = dict(os.environ, SYMDIFF_CACHE_DIR=str(tmp_path))
+    runs = [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+            for _ in range(2)]
+    for r in runs:
+        assert r.returncode == 0, r.stderr
+    first, second = (r.stdout.split(maxsplit=2) for r in runs)
+    assert first[:2] == ["False", "True"] and second[:2] == ["True", "True"]
+    assert first[2] == second[2]
+    t = math.tanh(0.5)
+    assert eval(first[2]) == pytest.approx([t * 2.0, (1 - t * t) * 2.0], rel=1e-15)
