@@ -852,6 +852,14 @@ def child_main(key):
     return 0
 
 
+def _fastcall_built() -> bool:
+    try:
+        import symdiff.compiler._fastcall  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def short_error(exc):
     msg = f"{type(exc).__name__}: {exc}".replace("\n", " ").replace("|", "/")
     return msg if len(msg) <= 160 else msg[:157] + "..."
@@ -1056,6 +1064,8 @@ def header(fws, opts):
         + (f", BLAS threads {blas_threads()}" if blas_threads() else ""),
         "optional: " + (", ".join(f"{k} {v}" for k, v in fws.items()) if fws else "JAX, PyTorch, PyTensor not importable: skipped"),
         f"median time per call ({'--quick' if opts.quick else 'full'} repeats); ratios are symdiff / reference",
+        "symdiff's C scalar fast path (e): " + ("built" if _fastcall_built() else
+                                                "NOT built (no C compiler at install): e runs the Python wrapper"),
     ]
     busy = other_cpu_use()
     if busy is not None and busy > 0.3:
