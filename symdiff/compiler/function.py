@@ -3,9 +3,10 @@
 The callable is a small generated Python wrapper that converts and checks every argument
 (count, dtype, shape, consistent named dims, contiguity) and then calls the compiled Numba
 kernel's entry point directly. A function of float64 scalars alone is called from C instead
-when the optional extension ``_fastcall`` is built (see ``_fastcall.c``). Kernel modules are written to a cache folder keyed by a hash of
-their source (which encodes the graph, dtypes and static shapes), the symdiff version and the
-Numba version, so a new process reuses compiled machine code through Numba's own cache.
+when the optional extension ``_fastcall`` is built (see ``_fastcall.c``). Kernel modules are
+written to a cache folder keyed by a hash of their source (which encodes the graph, dtypes and
+static shapes), the symdiff version and the Numba version, so a new process reuses compiled
+machine code through Numba's own cache.
 """
 from __future__ import annotations
 
@@ -106,12 +107,14 @@ def _compile_kernel(source: str, sig: tuple, strict: bool):
     return module
 
 
-def _scalar_fast_path(inputs, outputs, lowering: Lowering) -> bool:
+def _scalar_fast_path(inputs, outputs, lowering: Lowering, source: str) -> bool:
     """Whether the kernel also gets a C-callable twin for the C scalar fast path
-    (``_fastcall.c``): float64 scalars in and out, nothing else passed, nothing raised."""
+    (``_fastcall.c``): float64 scalars in and out, nothing else passed, nothing raised (a
+    ``cfunc`` cannot pass an exception on)."""
     return (ScalarCall is not None and not lowering.parallel and not lowering.const_args
             and not lowering.dim_names and 0 < len(outputs) <= MAX_SCALARS and len(inputs) <= MAX_SCALARS
-            and all(v.ndim == 0 and v.dtype == np.float64 for v in list(inputs) + list(outputs)))
+            and all(v.ndim == 0 and v.dtype == np.float64 for v in list(inputs) + list(outputs))
+            and "raise" not in source)
 
 
 def _scalar_cfunc_source(n_in: int, n_out: int) -> str:
@@ -177,7 +180,7 @@ class Function:
         source = lowering.source()
         if mode == "auto" and source.count("\n") > max_jit_lines():
             return self._use_vm(t0, "vm")
-        fast = _scalar_fast_path(inputs, outs, lowering) and "raise" not in source
+        fast = _scalar_fast_path(inputs, outs, lowering, source)
         if fast:
             source += _scalar_cfunc_source(len(inputs), len(outs))
         sig = tuple(_numba_type(v, v.ndim == 0) for v in inputs) + tuple(
