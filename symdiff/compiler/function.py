@@ -153,7 +153,11 @@ class Function:
     Returns one value per output (a list when ``outputs`` was a list): arrays, and for 0-d
     outputs a Python ``float`` (float64 graphs) or ``np.float32`` (float32 graphs).
     Attributes: ``source`` (the generated Numba code), ``wrapper_source`` (the argument checks),
-    ``compile_seconds``.
+    ``compile_seconds``, ``from_cache``, ``mode``.
+
+    A function whose inputs and outputs are all float64 scalars is called from C when the
+    optional ``_fastcall`` extension is built: Python floats go straight into a ``cfunc`` twin
+    of the kernel; any other call takes the checked Python path.
     """
 
     def __init__(self, inputs: Sequence[Variable], outputs, *, parallel: bool = False, mode: str = "auto"):
