@@ -300,6 +300,24 @@ def test_disk_cache_is_reused_by_a_new_process(tmp_path):
     assert first.split()[1] == second.split()[1]
 
 
+def test_a_module_that_fails_to_load_is_not_reused_half_run(tmp_path, monkeypatch):
+    """A kernel module whose import fails (say, a cache entry Numba cannot read) is loaded again
+    from a fresh folder, not taken half-run from sys.modules."""
+    import builtins
+
+    from symdiff.compiler.function import _load_module, source_key
+
+    monkeypatch.setenv("SYMDIFF_CACHE_DIR", str(tmp_path))
+    source = ("import builtins\n"
+              "if builtins._symdiff_fail_once:\n"
+              "    builtins._symdiff_fail_once = False\n"
+              "    raise RuntimeError('first import fails')\n"
+              "value = 42\n")
+    monkeypatch.setattr(builtins, "_symdiff_fail_once", True, raising=False)
+    module = _load_module(source, source_key(source))
+    assert module.value == 42 and builtins._symdiff_fail_once is False
+
+
 def test_corrupt_and_read_only_cache_fall_back(tmp_path):
     _run_child(CHILD, str(tmp_path))
     for root, _, files in os.walk(tmp_path):

@@ -68,7 +68,11 @@ def _load_module(source: str, key: str, use_disk: bool = True):
             spec = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module  # Numba's cache re-imports the module by name
-            spec.loader.exec_module(module)
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:  # never leave a half-run module behind for the next try
+                del sys.modules[name]
+                raise
             return module
         except Exception:
             continue
