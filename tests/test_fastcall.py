@@ -1,8 +1,10 @@
-"""The C scalar fast path: functions of float64 scalars called from C (compiler/_fastcall.c).
+"""The C fast paths (compiler/_fastcall.c): ScalarCall for functions of float64 scalars alone,
+ArrayCall for the rest, both checking ready arguments in C.
 
-Every call the fast path takes must give bit-for-bit the result of the Python wrapper, and every
-call it does not take (keywords, ints, NumPy scalars, strings, a wrong count) must reach the
-wrapper, which converts or refuses it as before.
+Every call a fast path takes must give bit-for-bit the result of the Python wrapper, and every
+call it does not take (keywords, ints, lists, NumPy scalars, strings, strided or Fortran-ordered
+arrays, other dtypes, wrong shapes, a wrong count) must reach the wrapper, which converts or
+refuses it as before.
 """
 import gc
 import math
@@ -162,3 +164,149 @@ def test_the_fast_path_is_cached_on_disk_for_a_new_process(tmp_path):
     assert first[2] == second[2]
     t = math.tanh(0.5)
     assert eval(first[2]) == pytest.approx([t * 2.0, (1 - t * t) * 2.0], rel=1e-15)
+
+
+# ------------------------------------------------------------------------------------------
+# ArrayCall: arrays and floats checked in C, then Numba's entry point
+# ------------------------------------------------------------------------------------------
+def _logreg():
+    """Logistic regression with L2 and a constant array in the graph (a kernel argument)."""
+    X, y, w, b = sd.tensor("X", ("n", 3)), sd.tensor("y", ("n",)), sd.tensor("w", (3,)), sd.scalar("b")
+    scale = sd.constant(np.array([1.0, 2.0, 0.5]))
+    z = X @ (w * scale) + b
+    loss = sd.mean(sd.softplus(-(2 * y - 1) * z)) + 0.01 * sd.sum(w * w)
+    return [X, y, w, b], [loss, *sd.grad(loss, [w, b])]
+
+
+def _logreg_closed_form(X, y, w, b):
+    scale = np.array([1.0, 2.0, 0.5])
+    s = 2 * y - 1
+    m = -s * (X @ (w * scale) + b)
+    loss = np.mean(np.logaddexp(0, m)) + 0.01 * w @ w
+    dz = -s / (1 + np.exp(-m)) / len(y)
+    return [loss, (X.T @ dz) * scale + 0.02 * w, dz.sum()]
+
+
+RNG = np.random.default_rng(5)
+XV, YV, WV = RNG.normal(size=(7, 3)), (RNG.random(7) > 0.5).astype(float), RNG.normal(size=3)
+
+
+def test_array_call_is_the_call_and_agrees_with_closed_form_and_finite_differences():
+    ins, outs = _logreg()
+    f = sd.function(ins, outs)
+    assert isinstance(type(f).__call__, F.ArrayCall)
+    got = f(XV, YV, WV, 0.3)
+    assert type(got) is list and len(got) == 3 and type(got[0]) is float
+    for g, r in zip(got, _logreg_closed_form(XV, YV, WV, 0.3)):
+        np.testing.assert_allclose(g, r, rtol=1e-12)
+    sd.check_grad(outs[0], [ins[2], ins[3]], {ins[0]: XV, ins[1]: YV, ins[2]: WV, ins[3]: 0.3})
+    h = 1e-6
+    fd = (f(XV, YV, WV, 0.3 + h)[0] - f(XV, YV, WV, 0.3 - h)[0]) / (2 * h)
+    assert abs(fd - got[2]) < 1e-8
+
+
+@pytest.mark.parametrize("convert", [
+    lambda X, y, w: (np.asfortranarray(X), y, w),                     # Fortran order
+    lambda X, y, w: (np.repeat(X, 2, axis=0)[::2], y, w),             # strided rows
+    lambda X, y, w: (X.tolist(), list(y), w),                          # lists
+    lambda X, y, w: (X, y.astype(np.int64), w),                        # an integer array
+    lambda X, y, w: (X, y, w.astype(np.float32)),                      # float32 into float64
+    lambda X, y, w: (X, y, w.astype(w.dtype.newbyteorder())),          # non-native byte order
+])
+def test_array_slow_path_gives_the_same_bits(convert):
+    ins, outs = _logreg()
+    f = sd.function(ins, outs)
+    yv = np.round(YV)
+    wv = WV.astype(np.float32).astype(np.float64)  # exactly representable in float32
+    fast = f(XV, yv, wv, 0.3)
+    X2, y2, w2 = convert(XV, yv, wv)
+    slow = f(X2, y2, w2, np.float64(0.3))
+    assert [np.asarray(a).tobytes() for a in slow] == [np.asarray(a).tobytes() for a in fast]
+    assert f(X=XV, y=yv, w=wv, b=0.3)[1].tobytes() == fast[1].tobytes()
+
+
+@pytest.mark.parametrize("layout", ["F", "strided", "negative strides"])
+def test_elementwise_kernels_see_every_layout_right(layout):
+    """Arrays the kernel reads element by element: a layout the C checks let through wrongly
+    would give wrong numbers here."""
+    A = sd.tensor("A", ("n", "m"))
+    weights = sd.tensor("c", ("m",))
+    loss = sd.sum(sd.tanh(A) * weights * A)
+    f = sd.function([A, weights], [loss, sd.grad(loss, A)])
+    av, cv = RNG.normal(size=(6, 4)), RNG.normal(size=4)
+    odd = {"F": np.asfortranarray(av), "strided": np.repeat(av, 2, axis=1)[:, ::2],
+           "negative strides": av[::-1, ::-1].copy()[::-1, ::-1]}[layout]
+    assert not odd.flags.c_contiguous
+    fast, slow = f(av, cv), f(odd, cv)
+    assert slow[0] == fast[0] and slow[1].tobytes() == fast[1].tobytes()
+    np.testing.assert_allclose(fast[0], np.sum(np.tanh(av) * cv * av), rtol=1e-13)
+    np.testing.assert_allclose(fast[1], (1 - np.tanh(av) ** 2) * cv * av + np.tanh(av) * cv, rtol=1e-13)
+
+
+def test_array_bad_input_still_reaches_the_wrapper_and_is_refused():
+    ins, outs = _logreg()
+    f = sd.function(ins, outs)
+    with pytest.raises(sd.ShapeError, match="'w'"):
+        f(XV, YV, np.ones(4), 0.3)                        # static size
+    with pytest.raises(sd.ShapeError, match="n"):
+        f(XV, YV[:5], WV, 0.3)                            # named dim bound twice, differently
+    with pytest.raises(sd.ShapeError):
+        f(XV[0], YV, WV, 0.3)                              # rank
+    with pytest.raises(sd.DTypeError):
+        f(XV.astype(complex), YV, WV, 0.3)
+    with pytest.raises(sd.DTypeError):
+        f(XV, YV, WV, "0.3")
+    with pytest.raises(sd.InputError):
+        f(XV, YV, WV)
+    with pytest.raises(sd.InputError, match="unknown argument"):
+        f(XV, YV, WV, bias=0.3)
+
+
+def test_kernel_errors_are_raised_as_symdiff_errors():
+    x = sd.tensor("x", ("n",))
+    f = sd.function([x], sd.max(x))
+    assert isinstance(type(f).__call__, F.ArrayCall)
+    with pytest.raises(sd.ShapeError):
+        f(np.zeros(0))                     # the kernel raises ValueError: max of nothing
+    assert f(np.array([1.0, 3.0, 2.0])) == 3.0
+
+
+def test_result_forms_and_zero_length_dims():
+    x = sd.tensor("x", ("n", "m"))
+    bare = sd.function([x], sd.exp(x))
+    one = sd.function([x], [sd.sum(x, axis=0)])
+    two = sd.function([x], [sd.sum(x), sd.tanh(x)])
+    xv = RNG.normal(size=(4, 5))
+    np.testing.assert_allclose(bare(xv), np.exp(xv), rtol=1e-15)  # the polynomial exp: 1 ulp
+    assert type(one(xv)) is list and len(one(xv)) == 1
+    np.testing.assert_allclose(one(xv)[0], xv.sum(axis=0), rtol=1e-15)
+    s, t = two(xv)
+    np.testing.assert_allclose(s, xv.sum(), rtol=1e-14)
+    np.testing.assert_allclose(t, np.tanh(xv), rtol=1e-14)
+    empty = np.zeros((0, 3))
+    assert two(empty)[0] == 0.0 and two(empty)[1].shape == (0, 3)
+    assert all(isinstance(type(g).__call__, F.ArrayCall) for g in (bare, one, two))
+
+
+def test_float32_graphs_use_the_array_path_unless_a_result_needs_converting():
+    x = sd.tensor("x", (3,), dtype="float32")
+    f = sd.function([x], sd.tanh(x) * 2.0)
+    assert isinstance(type(f).__call__, F.ArrayCall)
+    out = f(np.ones(3, np.float32))
+    assert out.dtype == np.float32
+    g = sd.function([x], sd.sum(x))                        # a 0-d float32 result: np.float32(...)
+    assert not isinstance(type(g).__call__, (F.ArrayCall, F.ScalarCall))
+    assert type(g(np.ones(3, np.float32))) is np.float32
+    s32 = sd.scalar("s", dtype="float32")
+    h = sd.function([x, s32], x * s32)                     # a float32 scalar input: always converted
+    assert not isinstance(type(h).__call__, (F.ArrayCall, F.ScalarCall))
+
+
+def test_an_array_function_is_freed_when_dropped():
+    ins, outs = _logreg()
+    f = sd.function(ins, outs)
+    ref = weakref.ref(f)
+    f(XV, YV, WV, 0.3)
+    del f
+    gc.collect()
+    assert ref() is None

@@ -2,8 +2,8 @@
 
 The callable is a small generated Python wrapper that converts and checks every argument
 (count, dtype, shape, consistent named dims, contiguity) and then calls the compiled Numba
-kernel's entry point directly. A function of float64 scalars alone is called from C instead
-when the optional extension ``_fastcall`` is built (see ``_fastcall.c``). Kernel modules are
+kernel's entry point directly. When the optional extension ``_fastcall`` is built, calls
+whose arguments need no conversion are checked in C instead (see ``_fastcall.c``). Kernel modules are
 written to a cache folder keyed by a hash of their source (which encodes the graph, dtypes and
 static shapes), the symdiff version and the Numba version, so a new process reuses compiled
 machine code through Numba's own cache.
@@ -29,10 +29,11 @@ from ..graph import Variable, flatten_outputs
 from ..types import format_shape
 from .codegen import Lowering
 
-try:  # the optional C extension for calls on Python floats (setup.py builds it)
-    from ._fastcall import MAX_SCALARS, ScalarCall
+try:  # the optional C extension for calls on ready arguments (setup.py builds it)
+    from ._fastcall import MAX_ARGS as ARRAY_MAX_ARGS, MAX_SCALARS, MAX_SIZES as ARRAY_MAX_SIZES
+    from ._fastcall import ArrayCall, ScalarCall
 except ImportError:  # no C compiler at install time: the Python wrapper serves every call
-    MAX_SCALARS, ScalarCall = 0, None
+    MAX_SCALARS, ScalarCall, ArrayCall = 0, None, None
 
 _CHECKED_FALLBACK: list[str] = []
 
@@ -159,9 +160,10 @@ class Function:
     Attributes: ``source`` (the generated Numba code), ``wrapper_source`` (the argument checks),
     ``compile_seconds``, ``from_cache``, ``mode``.
 
-    A function whose inputs and outputs are all float64 scalars is called from C when the
-    optional ``_fastcall`` extension is built: Python floats go straight into a ``cfunc`` twin
-    of the kernel; any other call takes the checked Python path.
+    When the optional ``_fastcall`` extension is built, calls are taken in C: a function of
+    float64 scalars alone passes Python floats straight to a ``cfunc`` twin of its kernel, and
+    other functions check ready arguments (C-contiguous arrays of the exact dtype, Python floats)
+    in C. Any other call takes the Python wrapper, which converts or refuses its arguments.
     """
 
     def __init__(self, inputs: Sequence[Variable], outputs, *, parallel: bool = False, mode: str = "auto"):
@@ -221,10 +223,12 @@ class Function:
         }
         exec(compile(self.wrapper_source, "<symdiff wrapper>", "exec"), namespace)
         call = namespace["call"]
+        wrapper = types.MethodType(call, self)
         if fast:  # floats straight into kernel_c from C; every other call goes to the wrapper
             self._kernel_c = module.kernel_c  # keeps its machine code alive
-            call = ScalarCall(module.kernel_c.address, len(inputs), len(outs), self._single,
-                              types.MethodType(call, self))
+            call = ScalarCall(module.kernel_c.address, len(inputs), len(outs), self._single, wrapper)
+        else:  # ready arguments checked in C; every other call goes to the wrapper
+            call = _array_call(self._entry, wrapper, inputs, outs, lowering, self._single) or call
         # Python looks special methods up on the type: the generated wrapper becomes __call__ of
         # a one-off subclass, so a call is one Python frame, not two
         self.__class__ = type("Function", (Function,), {"__call__": call, "__module__": __name__})
@@ -398,17 +402,44 @@ def _wrapper_source(inputs, outputs, lowering: Lowering, single: bool) -> str:
     lines.append(f"        r = _entry({', '.join(args)})")
     lines.append("    except (ValueError, IndexError, ZeroDivisionError) as exc:  # raised inside the kernel")
     lines.append("        raise _kernel_error(exc) from None")
+    lines.append(f"    return {_result_expr(outputs, single)}")
+    return "\n".join(lines) + "\n"
+
+
+def _result_expr(outputs, single: bool) -> str:
+    """What the wrapper returns, from the kernel's result ``r`` (one output comes back bare,
+    several as a tuple); 0-d float64 results are Python floats already."""
     outs = []
-    for j, o in enumerate(outputs):  # 0-d float64 results are Python floats already
-        r = "r" if len(outputs) == 1 else f"r[{j}]"  # a single output comes back bare, not in a tuple
+    for j, o in enumerate(outputs):
+        r = "r" if len(outputs) == 1 else f"r[{j}]"
         outs.append(f"_result_types[{j}]({r})" if o.ndim == 0 and o.dtype != np.float64 else r)
     if single:
-        lines.append(f"    return {outs[0]}")
-    elif all(o == f"r[{j}]" for j, o in enumerate(outs)) and len(outputs) > 1:
-        lines.append("    return list(r)")
-    else:
-        lines.append(f"    return [{', '.join(outs)}]")
-    return "\n".join(lines) + "\n"
+        return outs[0]
+    if all(o == f"r[{j}]" for j, o in enumerate(outs)) and len(outputs) > 1:
+        return "list(r)"
+    return f"[{', '.join(outs)}]"
+
+
+# how ArrayCall (``_fastcall.c``) builds the same result: 0 as it is, 1 list(r), 2 [r]
+_RESULT_FORMS = {"r": 0, "list(r)": 1, "[r]": 2}
+
+
+def _array_call(entry, fallback, inputs, outputs, lowering: Lowering, single: bool):
+    """The C-checked call (``_fastcall.c``'s ArrayCall) for this function, or None where the
+    wrapper must run every call: inputs it always converts (0-d non-float64 scalars) or
+    results it converts (0-d float32 outputs)."""
+    form = _RESULT_FORMS.get(_result_expr(outputs, single))
+    if ArrayCall is None or form is None or any(v.ndim == 0 and v.dtype != np.float64 for v in inputs):
+        return None
+    dims = list(lowering.dim_names)
+    specs = tuple(None if v.ndim == 0 else
+                  (np.dtype(v.dtype), tuple(d if isinstance(d, int) else -1 - dims.index(d) for d in v.shape))
+                  for v in inputs)
+    consts = tuple(c.value for c in lowering.const_args)
+    if (len(inputs) + len(consts) + len(dims) > ARRAY_MAX_ARGS
+            or sum(v.ndim for v in inputs) > ARRAY_MAX_SIZES):
+        return None
+    return ArrayCall(entry, specs, consts, len(dims), form, fallback)
 
 
 def function(inputs: Sequence[Variable], outputs, *, parallel: bool = False, mode: str = "auto") -> Function:
