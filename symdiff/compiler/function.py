@@ -207,12 +207,13 @@ class Function:
         self.compile_seconds = time.perf_counter() - t0
         self.from_cache = bool(kernel.stats.cache_hits)  # machine code loaded from the disk cache
         self.wrapper_source = _wrapper_source(inputs, outs, lowering, self._single)
+        consts = tuple(c.value for c in lowering.const_args)
         namespace = {
             "_entry": self._entry,
             "_NA": _NA,
             "_rebind": Function._rebind,
             "_kernel_error": _kernel_error,
-            "_consts": tuple(c.value for c in lowering.const_args),
+            "_consts": consts,
             "_ndarray": np.ndarray,
             "_convert": self._convert,
             "_scalar": self._scalar,
@@ -228,9 +229,9 @@ class Function:
             self._kernel_c = module.kernel_c  # keeps its machine code alive
             call = ScalarCall(module.kernel_c.address, len(inputs), len(outs), self._single, wrapper)
         else:  # ready arguments checked in C; every other call goes to the wrapper
-            call = _array_call(self._entry, wrapper, inputs, outs, lowering, self._single) or call
-        # Python looks special methods up on the type: the generated wrapper becomes __call__ of
-        # a one-off subclass, so a call is one Python frame, not two
+            call = _array_call(self._entry, wrapper, inputs, outs, lowering, consts, self._single) or call
+        # Python looks special methods up on the type: the C call (or the generated wrapper)
+        # becomes __call__ of a one-off subclass, so a call is one frame, not two
         self.__class__ = type("Function", (Function,), {"__call__": call, "__module__": __name__})
 
     def _use_vm(self, t0: float, mode: str) -> None:
@@ -424,7 +425,7 @@ def _result_expr(outputs, single: bool) -> str:
 _RESULT_FORMS = {"r": 0, "list(r)": 1, "[r]": 2}
 
 
-def _array_call(entry, fallback, inputs, outputs, lowering: Lowering, single: bool):
+def _array_call(entry, fallback, inputs, outputs, lowering: Lowering, consts: tuple, single: bool):
     """The C-checked call (``_fastcall.c``'s ArrayCall) for this function, or None where the
     wrapper must run every call: inputs it always converts (0-d non-float64 scalars) or
     results it converts (0-d float32 outputs)."""
@@ -435,7 +436,6 @@ def _array_call(entry, fallback, inputs, outputs, lowering: Lowering, single: bo
     specs = tuple(None if v.ndim == 0 else
                   (np.dtype(v.dtype), tuple(d if isinstance(d, int) else -1 - dims.index(d) for d in v.shape))
                   for v in inputs)
-    consts = tuple(c.value for c in lowering.const_args)
     if (len(inputs) + len(consts) + len(dims) > ARRAY_MAX_ARGS
             or sum(v.ndim for v in inputs) > ARRAY_MAX_SIZES):
         return None
