@@ -1067,8 +1067,8 @@ def header(fws, opts):
         + (f", BLAS threads {blas_threads()}" if blas_threads() else ""),
         "optional: " + (", ".join(f"{k} {v}" for k, v in fws.items()) if fws else "JAX, PyTorch, PyTensor not importable: skipped"),
         f"median time per call ({'--quick' if opts.quick else 'full'} repeats); ratios are symdiff / reference",
-        "symdiff's C scalar fast path (e): " + ("built" if _fastcall_built() else
-                                                "NOT built (no C compiler at install): e runs the Python wrapper"),
+        "symdiff's C call paths (_fastcall): " + ("built" if _fastcall_built() else
+                                                  "NOT built (no C compiler at install): every call runs the Python wrapper"),
     ]
     busy = other_cpu_use()
     if busy is not None and busy > 0.3:
