@@ -206,6 +206,9 @@ array_call(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *kwnames
             }
         }
     }
+    for (j = 0; j < self->n_dims; j++)
+        if (dims[j] < 0)  /* a named dim no argument bound: the wrapper reports it */
+            goto slow;
     for (k = 0; k < n; k++)
         stack[k] = args[k];
     for (k = 0; k < n_consts; k++)
