@@ -16,6 +16,8 @@ import weakref
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import symdiff as sd
 import symdiff.compiler.function  # noqa: F401  (the module; the package exports the function)
@@ -310,3 +312,50 @@ def test_an_array_function_is_freed_when_dropped():
     del f
     gc.collect()
     assert ref() is None
+
+
+# ------------------------------------------------------------------------------------------
+# Any arguments at all: the C checks and the wrapper together agree with sd.evaluate or refuse
+# ------------------------------------------------------------------------------------------
+_X, _Y = sd.tensor("x", ("n", "m")), sd.tensor("y", ("m",))
+_LOSS = sd.sum(sd.tanh(_X) * _Y) + sd.sum(_Y * _Y)
+_OUTS = [_LOSS, *sd.grad(_LOSS, [_X, _Y])]
+_FUNCTIONS: dict = {}  # compiled once, on first use
+
+
+def _layout(a: np.ndarray, how: str) -> np.ndarray:
+    if how == "F":
+        return np.asfortranarray(a)
+    if how == "strided":
+        return np.repeat(a, 2, axis=-1)[..., ::2]
+    if how == "reversed":
+        return a[::-1].copy()[::-1]
+    return a
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(n=st.integers(0, 4), m=st.integers(1, 4), extra=st.integers(-1, 1),
+       layouts=st.tuples(*[st.sampled_from(["C", "F", "strided", "reversed"])] * 2),
+       dtypes=st.tuples(*[st.sampled_from(["float64", "float32", "int64", "complex128"])] * 2),
+       rank_off=st.booleans())
+def test_any_arguments_agree_with_evaluate_or_are_refused(n, m, extra, layouts, dtypes, rank_off):
+    f = _FUNCTIONS.setdefault("xy", sd.function([_X, _Y], _OUTS))
+    assert isinstance(type(f).__call__, F.ArrayCall)
+    rng = np.random.default_rng(n * 100 + m * 10 + extra)
+    xv = _layout((rng.normal(size=(n, m)) * 3).astype(dtypes[0]), layouts[0])
+    yv = _layout((rng.normal(size=(m + extra,)) * 3).astype(dtypes[1]), layouts[1])
+    if rank_off:
+        yv = yv.reshape(1, -1)
+    if "complex128" in dtypes:
+        with pytest.raises(sd.DTypeError):
+            f(xv, yv)
+        return
+    if extra or rank_off:
+        with pytest.raises(sd.ShapeError):
+            f(xv, yv)
+        return
+    got = f(xv, yv)
+    ref = sd.evaluate(_OUTS, {_X: xv.astype(float), _Y: yv.astype(float)})
+    for g, r in zip(got, ref):
+        np.testing.assert_allclose(g, r, rtol=1e-13, atol=1e-13)
+
