@@ -55,7 +55,7 @@ def test_elementwise_chain_is_fused_into_one_loop():
     y = sd.exp(sd.sin(x) * 2.0 + 1.0) - x
     f = sd.function([x], y)
     assert f.source.count("for i0 in") == 1
-    assert f.source.count("np.empty(") == 1  # only the output is an array
+    assert f.source.count("_empty(") == 1  # only the output is an array
     xv = np.linspace(-1, 1, 100)
     np.testing.assert_allclose(f(xv), np.exp(np.sin(xv) * 2 + 1) - xv, rtol=1e-13)
 
@@ -66,7 +66,7 @@ def test_rosenbrock_gradient_needs_no_intermediate_arrays():
     x = sd.tensor("x", (50,))
     f = sd.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
     fn = sd.function([x], [f, sd.grad(f, x)])
-    assert fn.source.count("np.empty(") == 1 and fn.source.count("for i0 in") == 2
+    assert fn.source.count("_empty(") == 1 and fn.source.count("for i0 in") == 2
     xv = np.random.default_rng(3).normal(1, 0.5, 50)
     val, g = fn(xv)
     hand = np.zeros(50)
@@ -123,7 +123,7 @@ def test_reduction_fused_with_producer():
     x = sd.tensor("x", ("n",))
     s = sd.sum((x * 2.0 - 1.0) ** 2)
     f = sd.function([x], s)
-    assert f.source.count("for i0 in") == 1 and "np.empty(" not in f.source
+    assert f.source.count("for i0 in") == 1 and "_empty(" not in f.source
     xv = np.linspace(-2, 2, 7)
     np.testing.assert_allclose(f(xv), np.sum((xv * 2 - 1) ** 2), rtol=1e-13)
 

@@ -306,11 +306,11 @@ class Lowering:
                     summands[r] = self.read(x, loop, idx)
                 else:
                     summands[r] = f"{self.names[r]}_terms[{', '.join(idx)}]"
-                    lines.append(f"{self.names[r]}_terms = np.empty({self.shape_expr(loop.shape)}, dtype={dtype_expr(x.dtype)})")
+                    lines.append(f"{self.names[r]}_terms = _empty({self.shape_expr(loop.shape)}, {dtype_expr(x.dtype)})")
         # outputs of the loop: arrays for materialized members, accumulators for reductions
         for m in loop.members:
             if m in self.materialized and loop.shape:
-                lines.append(f"{self.names[m]} = np.empty({self.shape_expr(m.shape)}, dtype={dtype_expr(m.dtype)})  # {self.label(m)}")
+                lines.append(f"{self.names[m]} = _empty({self.shape_expr(m.shape)}, {dtype_expr(m.dtype)})  # {self.label(m)}")
         for r in loop.sinks:
             init = r.op.init
             reduced = [loop.shape[a] for a in r.op.axis]

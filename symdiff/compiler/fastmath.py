@@ -50,7 +50,10 @@ def _pow2(k):
 
 @njit(cache=True, inline="always")
 def _exp(x):
-    xc = min(max(x, -746.0), 710.0)
+    # clamp (NaN is handled last); conditionals, not min/max, whose overloads Numba would
+    # compile anew in every process
+    xc = x if x > -746.0 else -746.0
+    xc = xc if xc < 710.0 else 710.0
     k = np.floor(xc * _LOG2E + 0.5)
     r = (xc - k * _LN2_HI) - k * _LN2_LO
     p = _C[13]

@@ -126,8 +126,15 @@ def _filled(shape, value):
     return np.full(shape, value)
 
 
+@njit(cache=True)
+def _empty(shape, dtype):
+    # np.empty itself is an @overload that Numba compiles anew in every process; this helper's
+    # machine code comes from the disk cache
+    return np.empty(shape, dtype)
+
+
 __all__ = [
-    "_dot", "_outer", "_reshape", "_first", "_filled",
+    "_dot", "_outer", "_reshape", "_first", "_filled", "_empty",
     "_exp", "_tanh", "_log", "_log1p", "_maximum", "_minimum", "_sigmoid", "_softplus", "_sigmoid_libm",
     "_softplus_libm", "_softmax_rows",
     "_logsumexp_rows", "_log_softmax_rows",

@@ -106,7 +106,7 @@ class Gather(Op):
         x, idx = args
         top = int(node.inputs[1].value.max()) if node.shape[0] else -1
         return [
-            f"{out} = np.empty({idx}.shape[0], dtype={dtype_expr(node.dtype)})",
+            f"{out} = _empty({idx}.shape[0], {dtype_expr(node.dtype)})",
             f"{out}_src = np.ascontiguousarray({x}).reshape(-1)",
             f"if {out}_src.shape[0] <= {top}:",
             "    raise IndexError('gather: an index is out of bounds')",

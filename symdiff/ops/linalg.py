@@ -53,7 +53,7 @@ class Matmul(Op):
             parts = ["0" if v.shape[k] == 1 and batch[nb - lead + k] != 1 else idx[nb - lead + k] for k in range(lead)]
             return f"np.ascontiguousarray({name}[{', '.join(parts)}])"
 
-        lines = [f"{out} = np.empty({ctx.shape_expr(node.shape)}, dtype=np.{node.dtype.name})"]
+        lines = [f"{out} = _empty({ctx.shape_expr(node.shape)}, np.{node.dtype.name})"]
         indent = ""
         for k, d in enumerate(batch):
             lines.append(f"{indent}for {idx[k]} in range({ctx.dim(d)}):")
