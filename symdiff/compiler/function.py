@@ -89,27 +89,28 @@ def source_key(source: str) -> str:
     return hashlib.sha256(f"{__version__}|{numba.__version__}|{np.__version__}|{source}".encode()).hexdigest()[:24]
 
 
-def _compile_kernel(source: str, sig: tuple, strict: bool):
-    """Load (from the disk cache) or compile the kernel module; its entry ``kernel`` is compiled
-    for ``sig``. Returns the module.
+def _compile_kernel(source: str, sig, strict: bool, entry: str | None = None):
+    """Load (from the disk cache) or compile generated source; its function ``kernel`` (or
+    ``entry``) is compiled for ``sig``. Returns the module, or that function when ``entry`` is given.
 
     Returns ``None`` when Numba's compiler hits the recursion limit, unless ``strict``.
     """
     key = source_key(source)
+    name = entry or "kernel"
     try:
         try:
             module = _load_module(source, key)
-            module.kernel.compile(sig)
+            getattr(module, name).compile(sig)
         except RecursionError:
             raise
         except Exception:  # e.g. a corrupt cache entry: compile again without the disk cache
             module = _load_module(source, key, use_disk=False)
-            module.kernel.compile(sig)
+            getattr(module, name).compile(sig)
     except RecursionError:
         if strict:
             raise SymdiffError("Numba's compiler hit Python's recursion limit on this graph; use mode='vm'") from None
         return None
-    return module
+    return getattr(module, name) if entry else module
 
 
 def _scalar_fast_path(inputs, outputs, lowering: Lowering, source: str) -> bool:
@@ -330,8 +331,7 @@ class _NumpyProgram:
 
         self._inputs, self._single = inputs, single
         self._schedule = Program(outputs) if interpreter else Schedule(outputs)
-        # compile (or load) the interpreter now, not at the first call
-        self.from_cache = self._schedule.load() if interpreter else False
+        self.from_cache = getattr(self._schedule, "from_cache", False)  # the interpreter's
 
     def __call__(self, *args):
         from ..evaluate import bind_inputs

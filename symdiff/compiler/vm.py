@@ -116,16 +116,9 @@ def interpreter(opcodes=None):
     cache or compiled now (about 0.1 s per opcode), not at its first call."""
     key = None if opcodes is None else frozenset(int(k) for k in opcodes)
     if key not in _interpreters:
-        from .function import _load_module, source_key
+        from .function import _compile_kernel
 
-        source = interpreter_source(key)
-        run = _load_module(source, source_key(source)).interpret
-        try:
-            run.compile(_SIGNATURE)
-        except Exception:  # e.g. a corrupt cache entry: compile again without the disk cache
-            run = _load_module(source, source_key(source), use_disk=False).interpret
-            run.compile(_SIGNATURE)
-        _interpreters[key] = run
+        _interpreters[key] = _compile_kernel(interpreter_source(key), _SIGNATURE, strict=True, entry="interpret")
     return _interpreters[key]
 
 
@@ -223,8 +216,6 @@ class Run:
         self.interpret = None  # set by Program: one interpreter for all runs of a graph
 
     def __call__(self, mem: list, dims: dict) -> None:
-        if self.interpret is None:
-            self.interpret = interpreter({int(op) for op in self.code[:, 0]})
         shape = () if self.shape is None else concrete_shape(self.shape, dims)  # None: scalars only
         size = int(np.prod(shape, dtype=np.int64))
         R = np.empty((self.n_arrays, size))
@@ -264,18 +255,13 @@ class Program(Schedule):
         runs = [what for what, _ in plan if isinstance(what, Run)]
         self.runs = len(runs)
         self.opcodes = sorted({int(op) for r in runs for op in r.code[:, 0]})
+        # one interpreter for this graph's opcodes, compiled (or loaded) now, not at the first call
+        self.interpret = interpreter(self.opcodes) if runs else None
+        for r in runs:
+            r.interpret = self.interpret
+        # whether the interpreter's machine code came from the disk cache
+        self.from_cache = bool(self.interpret is not None and self.interpret.stats.cache_hits)
         return plan
-
-    def load(self) -> bool:
-        """Compile (or load from the disk cache) the interpreter for this graph's opcodes.
-        Returns whether its machine code came from the disk cache."""
-        if not self.runs:
-            return False
-        run = interpreter(self.opcodes)
-        for what, *_ in self.steps:
-            if isinstance(what, Run):
-                what.interpret = run
-        return bool(run.stats.cache_hits)
 
     @staticmethod
     def _group(nodes: list[Node], instr: dict) -> list:
