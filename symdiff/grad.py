@@ -55,8 +55,8 @@ def _as_seed(target: Node, seed) -> Node:
         raise GradError(
             f"the seed D has shape {format_shape(seed.shape)} but the target has shape {format_shape(target.shape)}"
         )
-    if seed.dtype == BOOL:
-        raise GradError("the seed D must be a float tensor")
+    if seed.dtype.kind != "f":
+        raise GradError(f"the seed D must be a float tensor, got dtype {seed.dtype}")
     return seed
 
 
@@ -65,9 +65,17 @@ def _check_args(target, wrt):
         raise GradError(f"grad: the target must be a symdiff node, got {type(target).__name__}")
     if target.dtype == BOOL:
         raise GradError("grad: a boolean target (a comparison) has no gradient")
+    if target.dtype.kind != "f":
+        raise GradError(f"grad: an integer target (dtype {target.dtype}) has no gradient")
     for v in wrt:
         if not isinstance(v, Node):
             raise GradError(f"grad: wrt must be symdiff nodes, got {type(v).__name__} {v!r:.60}")
+        if v.dtype.kind != "f":
+            what = "boolean" if v.dtype == BOOL else "integer"
+            raise GradError(
+                f"grad: {v.name or repr(v)} is a {what} node (dtype {v.dtype}); no gradient flows to "
+                "integer or boolean values (indices, masks, counts)"
+            )
 
 
 def build_grad(target: Node, wrt: Sequence[Node], seed=None, *, disconnected: str = "zeros") -> dict:
@@ -123,8 +131,8 @@ def build_grad(target: Node, wrt: Sequence[Node], seed=None, *, disconnected: st
                 )
             from .ops import zeros
 
-            g = zeros(v.shape, v.dtype if v.dtype != BOOL else "float64")
-        elif g.dtype != v.dtype and v.dtype != BOOL:
+            g = zeros(v.shape, v.dtype)
+        elif g.dtype != v.dtype:
             from .ops import cast
 
             g = cast(g, v.dtype)

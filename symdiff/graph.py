@@ -193,7 +193,10 @@ def constant(value, dtype=None, name: str | None = None) -> Constant:
     if arr.dtype == object or arr.dtype.kind not in "biuf":
         raise ConstantError(f"constants must be real numbers or booleans, got {arr.dtype} from {value!r:.60}")
     if dtype is not None:
-        arr = arr.astype(as_dtype(dtype))
+        dt = as_dtype(dtype)
+        if dt.kind in "iu" and arr.dtype.kind == "f" and not np.all(np.isfinite(arr) & (arr == np.round(arr))):
+            raise ConstantError(f"constant(..., dtype={dt}): the values are not all integers")
+        arr = arr.astype(dt)
     elif arr.dtype.kind in "iu":
         arr = arr.astype(DEFAULT_FLOAT)
     elif arr.dtype.kind == "f" and arr.dtype not in (np.dtype("float32"), np.dtype("float64")):

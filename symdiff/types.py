@@ -16,19 +16,28 @@ Dim = Union[int, str]
 Shape = tuple  # tuple[Dim, ...]
 
 FLOAT_DTYPES = (np.dtype("float64"), np.dtype("float32"))
+INT_DTYPES = (np.dtype("int64"), np.dtype("int32"))
 BOOL = np.dtype("bool")
 DEFAULT_FLOAT = np.dtype("float64")
 
 
 def as_dtype(dtype) -> np.dtype:
-    """Normalise a dtype spec; only float64, float32 (and bool for comparisons) are supported."""
+    """Normalise a dtype spec: float64 and float32 (values that carry gradients), int64 and
+    int32 (indices, counts) and bool (masks, comparisons). Python ``int`` means int64."""
+    if dtype is int:
+        return np.dtype("int64")
     try:
         dt = np.dtype(dtype)
     except TypeError as exc:
-        raise DTypeError(f"unknown dtype {dtype!r}; symdiff supports float64 and float32") from exc
-    if dt not in FLOAT_DTYPES and dt != BOOL:
-        raise DTypeError(f"unsupported dtype {dt}; symdiff supports float64 and float32")
+        raise DTypeError(f"unknown dtype {dtype!r}; symdiff supports float64, float32, int64, int32 and bool") from exc
+    if dt not in FLOAT_DTYPES and dt not in INT_DTYPES and dt != BOOL:
+        raise DTypeError(f"unsupported dtype {dt}; symdiff supports float64, float32, int64, int32 and bool")
     return dt
+
+
+def is_float(dtype) -> bool:
+    """Whether values of ``dtype`` carry gradients (float64, float32)."""
+    return np.dtype(dtype).kind == "f"
 
 
 def as_shape(shape: Sequence[Dim] | Dim) -> Shape:
@@ -56,7 +65,7 @@ def as_shape(shape: Sequence[Dim] | Dim) -> Shape:
 
 def result_dtype(*dtypes: np.dtype) -> np.dtype:
     """The float dtype of an arithmetic result: float64 if any input is float64, else float32."""
-    floats = [d for d in dtypes if d != BOOL]
+    floats = [d for d in dtypes if np.dtype(d).kind == "f"]
     if not floats:
         return DEFAULT_FLOAT
     return np.dtype("float64") if any(d == np.dtype("float64") for d in floats) else np.dtype("float32")

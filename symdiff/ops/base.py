@@ -9,7 +9,14 @@ An op subclass declares, side by side:
   input is not differentiable). Gradient nodes reuse ``output`` and ``inputs``; they never
   recompute the forward pass;
 * a Numba lowering (``code`` templates for elementwise ops, ``lower`` for the rest) used by
-  ``symdiff.compiler``.
+  ``symdiff.compiler``;
+* ``batch(node, args, flags, B) -> Node`` - the batching rule used by ``vmap`` (helpers in
+  ``symdiff.batching``);
+* ``pattern(node, pats, shapes, dims)`` - the sparsity-pattern rule used by sparse Jacobians and
+  Hessians (helpers in ``symdiff.patterns``).
+
+Families (``Elemwise``, ``Reduce``) write the rules once for all their members; an op overrides
+only what differs. ``tests/test_op_rules.py`` walks every op class and fails when one is missing.
 
 Ops are immutable values: two instances with the same class and parameters are equal, which is
 what lets the compiler merge common subexpressions.
@@ -32,7 +39,9 @@ class Op:
 
     name = "op"
     fold_constants = True
-    accepts_bool = False  # ops that do arithmetic see booleans (comparison results) as 0.0 / 1.0
+    # ops that do arithmetic see booleans (comparison results) and integers as floats (0.0 / 1.0,
+    # 3.0): symdiff computes in float64/float32; ``accepts_bool`` ops take them as they are
+    accepts_bool = False
 
     def __init__(self, **params):
         for k, v in params.items():
@@ -59,7 +68,7 @@ class Op:
     # -- building nodes -----------------------------------------------------------------------
     def __call__(self, *inputs) -> Node:
         inputs = [as_node(x) for x in inputs]
-        if not self.accepts_bool and any(x.dtype == BOOL for x in inputs):
+        if not self.accepts_bool and any(x.dtype.kind in "biu" for x in inputs):
             inputs = self._bools_as_floats(inputs)
         shape, dtype = self.infer(*inputs)
         if self.fold_constants and inputs and all(isinstance(x, Constant) for x in inputs):
@@ -75,9 +84,9 @@ class Op:
     def _bools_as_floats(self, inputs):
         from .elementwise import cast
 
-        strong = [x.dtype for x in inputs if x.dtype != BOOL and not (isinstance(x, Constant) and x.weak)]
+        strong = [x.dtype for x in inputs if x.dtype.kind == "f" and not (isinstance(x, Constant) and x.weak)]
         target = result_dtype(*strong)
-        return [cast(x, target) if x.dtype == BOOL else x for x in inputs]
+        return [cast(x, target) if x.dtype.kind in "biu" else x for x in inputs]
 
     # -- rules, overridden by subclasses ------------------------------------------------------
     def infer(self, *inputs: Node) -> tuple[Shape, np.dtype]:
@@ -88,3 +97,21 @@ class Op:
 
     def bprop(self, inputs: Sequence[Node], output: Node, D: Node) -> list[Node | None]:
         raise NotImplementedError(f"{self.name} has no gradient")
+
+    def batch(self, node: Node, args: Sequence[Node], flags: Sequence[bool], B) -> Node:
+        """``node`` computed for a batch: ``args[i]`` carries a leading batch axis of size ``B``
+        where ``flags[i]``; returns a node of shape ``(B, *node.shape)``."""
+        from ..batching import BatchingError
+
+        raise BatchingError(f"vmap: no batching rule for the op {self!r} ({type(self).__name__})")
+
+    def pattern(self, node: Node, pats: list, shapes: list, dims: dict):
+        """The sparsity pattern of ``node`` from its inputs' patterns (see ``symdiff.patterns``)."""
+        from ..patterns import PatternError
+
+        raise PatternError(f"no sparsity pattern rule for the op {self!r} ({type(self).__name__})")
+
+    def make(self, *inputs: Node) -> Node:
+        """This op applied to new inputs through its public constructor, which may simplify
+        (``x * 1 -> x``); used when graphs are rebuilt (``clone``, ``simplify``, ``vmap``)."""
+        return self(*inputs)

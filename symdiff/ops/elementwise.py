@@ -27,6 +27,8 @@ class Elemwise(Op):
     scalar_code = None    # its libm form, where a polynomial ``code`` would not be vectorised
     libm = False          # ``code`` calls libm (sin, cos, ...): a loop containing it never vectorises
     bool_output = False   # comparisons produce bool
+    piecewise_constant = False  # derivative zero everywhere (sign, floor, ...): no pattern, no grad
+    constructor = None    # the public constructor that simplifies (add: x + 0 -> x), for ``make``
 
     def infer(self, *inputs):
         if len(inputs) != self.nin:
@@ -47,6 +49,37 @@ class Elemwise(Op):
     def grad(self, inputs, output, D) -> list:
         """Output-shaped gradients for each input."""
         raise NotImplementedError
+
+    def make(self, *inputs):
+        ctor = type(self).constructor
+        return ctor(*inputs) if ctor is not None else self(*inputs)
+
+    def batch(self, node, args, flags, B):
+        """Elementwise ops batch by broadcasting: batched inputs get the batch axis in front and
+        size-1 axes up to the node's rank, unbatched ones broadcast as they are."""
+        from ..batching import lift
+
+        args = [lift(a, node.ndim) if f else a for a, f in zip(args, flags)]
+        out = self.make(*args)
+        # a constructor may have folded to something narrower (e.g. ``x * 0`` -> 0)
+        return broadcast_to(out, (B, *node.shape)) if out.shape != (B, *node.shape) else out
+
+    def pattern(self, node, pats, shapes, dims):
+        """Output entry i depends on the entries of the inputs that broadcast to i."""
+        from .. import patterns as P
+        from ..types import concrete_shape
+
+        if self.piecewise_constant or self.bool_output:
+            return None
+        out_shape = concrete_shape(node.shape, dims)
+        mats = []
+        for k, (pat, shape) in enumerate(zip(pats, shapes)):
+            if pat is None or k in self.nondifferentiable_inputs:
+                continue
+            mats.append(P.rows(pat, np.broadcast_to(P.arange(shape), out_shape)))
+        return P.union(mats)
+
+    nondifferentiable_inputs: tuple = ()  # positions that carry no derivative (where's condition)
 
     def emit(self, args: list[str], node: Node, vector: bool = True) -> str:
         """Numba lowering: the scalar expression of this op over argument expressions
@@ -171,7 +204,7 @@ class Minimum(Elemwise):
 # Comparisons and where
 # ---------------------------------------------------------------------------------------------
 class Compare(Elemwise):
-    nin, bool_output, accepts_bool = 2, True, True
+    nin, bool_output, accepts_bool, piecewise_constant = 2, True, True, True
 
     def grad(self, inputs, output, D):
         return [None, None]
@@ -204,6 +237,7 @@ class NotEqual(Compare):
 class Where(Elemwise):
     name, nin, numpy, code = "where", 3, np.where, "({1} if {0} else {2})"
     accepts_bool = True
+    nondifferentiable_inputs = (0,)
 
     def __call__(self, cond, a, b):
         a, b = as_node(a), as_node(b)
@@ -371,7 +405,7 @@ class Abs(Elemwise):
 
 
 class Sign(Elemwise):
-    name, numpy, code = "sign", np.sign, "np.sign({0})"
+    name, numpy, code, piecewise_constant = "sign", np.sign, "np.sign({0})", True
 
     def grad(self, inputs, output, D):
         return [zeros_like(inputs[0])]
@@ -600,6 +634,13 @@ def cast(x, dtype) -> Node:
         return x
     return Cast(dtype=dtype.name)(x)
 
+
+Add.constructor = staticmethod(add)
+Sub.constructor = staticmethod(sub)
+Mul.constructor = staticmethod(mul)
+Div.constructor = staticmethod(div)
+Pow.constructor = staticmethod(power)
+Neg.constructor = staticmethod(neg)
 
 from .reduction import sum_  # noqa: E402
 from .structure import BroadcastTo, broadcast_to  # noqa: E402
