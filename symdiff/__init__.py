@@ -21,6 +21,12 @@ from .ops import (
     ones_like, outer, power, relu, reshape, sigmoid, sign, sin, size, softmax, softplus, sqrt,
     square, squeeze, stack, sub, sum, swapaxes, tan, tanh, transpose, where, zeros, zeros_like,
 )
+from .ops.math import *  # noqa: F401,F403  (the NumPy vocabulary, one module per family)
+from .ops.special import *  # noqa: F401,F403
+from .ops.decomp import *  # noqa: F401,F403
+from .ops.contract import *  # noqa: F401,F403
+from .ops.statistics import *  # noqa: F401,F403
+from .ops.shaping import *  # noqa: F401,F403
 from .printing import GraphvizNotFoundError, dformat, dprint, pretty, render, to_dot
 from .custom import CustomOpError, elementwise
 from .sympy_interop import SympyConversionError, from_sympy, latex, to_sympy

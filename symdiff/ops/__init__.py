@@ -12,3 +12,10 @@ from .reduction import max_ as max, mean, min_ as min, size, sum_ as sum
 from .structure import (
     broadcast_to, concatenate, expand_dims, index, reshape, squeeze, stack, swapaxes, transpose,
 )
+# The NumPy vocabulary: each module lists its public constructors in ``__all__``.
+from .math import *  # noqa: F401,F403
+from .special import *  # noqa: F401,F403
+from .decomp import *  # noqa: F401,F403
+from .contract import *  # noqa: F401,F403
+from .statistics import *  # noqa: F401,F403
+from .shaping import *  # noqa: F401,F403
