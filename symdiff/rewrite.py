@@ -95,24 +95,9 @@ def _smaller(shape, out) -> bool:
 # ---------------------------------------------------------------------------------------------
 # Rebuilding a node from new inputs through its public constructor
 # ---------------------------------------------------------------------------------------------
-CONSTRUCTORS: dict[type, Callable] = {
-    E.Add: lambda op, a, b: E.add(a, b),
-    E.Sub: lambda op, a, b: E.sub(a, b),
-    E.Mul: lambda op, a, b: E.mul(a, b),
-    E.Div: lambda op, a, b: E.div(a, b),
-    E.Pow: lambda op, a, b: E.power(a, b),
-    E.Neg: lambda op, x: E.neg(x),
-    S.Transpose: lambda op, x: S.transpose(x, op.axes),
-    S.Reshape: lambda op, x: S.reshape(x, op.shape),
-    S.BroadcastTo: lambda op, x: S.broadcast_to(x, op.shape),
-    L.Matmul: lambda op, a, b: L.matmul(a, b),
-}
-
-
 def rebuild(node: Node, inputs) -> Node:
     """``node``'s op applied to ``inputs`` (through its simplifying constructor if it has one)."""
-    make = CONSTRUCTORS.get(type(node.op))
-    out = make(node.op, *inputs) if make is not None else node.op(*inputs)
+    out = node.op.make(*inputs)
     if out.shape != node.shape:
         out = S.broadcast_to(out, node.shape)
     if out.dtype != node.dtype and node.dtype != BOOL:

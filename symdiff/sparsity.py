@@ -5,7 +5,8 @@
 1. **Pattern.** Index-level dependency patterns are propagated through the graph of
    ``g = grad(f, x)``: each node gets a boolean ``scipy.sparse`` matrix whose rows are the node's
    entries (C order) and whose columns are the entries of ``x``; entry ``(i, j)`` says "entry i
-   may depend on x_j". The per-op rules are in the table ``PATTERN_RULES``. The Hessian's pattern
+   may depend on x_j". Each op declares its rule as the method ``op.pattern`` (shared helpers in
+   ``symdiff.patterns``). The Hessian's pattern
    is that of ``g`` (made symmetric).
 2. **Colouring.** Rows are greedily coloured (Curtis-Powell-Reid, distance-2 in the adjacency
    graph) so that no two rows of one colour share a non-zero column.
@@ -30,187 +31,22 @@ import scipy.sparse as sp
 from .errors import GradError, ShapeError, SymdiffError
 from .evaluate import bind_inputs
 from .graph import Constant, Node, Variable, toposort
-from .ops import elementwise as E
-from .ops import linalg as L
-from .ops import nn as NN
-from .ops import reduction as R
-from .ops import structure as S
+from . import patterns
 from .ops import extra as X
+from .patterns import PatternError
 from .types import concrete_shape, format_shape
 
 
-class PatternError(SymdiffError):
-    """A sparsity pattern cannot be derived (an op without a pattern rule, unbound dims)."""
+def _binary(P):
+    return patterns.binary(P)
 
 
-# ---------------------------------------------------------------------------------------------
-# Boolean sparse matrix helpers (float data 1.0, so sums never wrap around)
-# ---------------------------------------------------------------------------------------------
+def _empty(rows: int, nx: int):
+    return patterns.empty(rows, nx)
+
+
 def _size(shape) -> int:
-    return int(np.prod(shape, dtype=np.int64))
-
-
-def _binary(P: sp.csr_matrix) -> sp.csr_matrix:
-    P = P.tocsr()
-    P.sum_duplicates()
-    P.data[:] = 1.0
-    return P
-
-
-def _empty(rows: int, nx: int) -> sp.csr_matrix:
-    return sp.csr_matrix((rows, nx), dtype=np.float64)
-
-
-def _union(mats: list) -> sp.csr_matrix | None:
-    mats = [m for m in mats if m is not None]
-    if not mats:
-        return None
-    total = mats[0]
-    for m in mats[1:]:
-        total = total + m
-    return _binary(total) if len(mats) > 1 else total
-
-
-def _rows(P: sp.csr_matrix, idx: np.ndarray) -> sp.csr_matrix:
-    """Row ``k`` of the result is row ``idx[k]`` of ``P``."""
-    return P[np.ascontiguousarray(idx, dtype=np.int64)]
-
-
-def _gather(out_idx: np.ndarray, in_idx: np.ndarray, out_size: int, P: sp.csr_matrix) -> sp.csr_matrix:
-    """Row ``o`` of the result is the union of rows ``in_idx[k]`` of ``P`` over ``out_idx[k] == o``."""
-    sel = sp.csr_matrix(
-        (np.ones(out_idx.size), (out_idx.ravel(), in_idx.ravel())), shape=(out_size, P.shape[0])
-    )
-    return _binary(sel @ P)
-
-
-def _arange(shape) -> np.ndarray:
-    return np.arange(_size(shape), dtype=np.int64).reshape(shape)
-
-
-# ---------------------------------------------------------------------------------------------
-# Pattern rules: rule(node, pats, shapes, dims) -> matrix or None. ``pats[i]`` is the pattern of
-# input i (None: does not depend on x); ``shapes`` are the concrete shapes of the inputs.
-# ---------------------------------------------------------------------------------------------
-def _elemwise(node, pats, shapes, dims):
-    out_shape = concrete_shape(node.shape, dims)
-    mats = []
-    for k, (P, shape) in enumerate(zip(pats, shapes)):
-        if P is None or (isinstance(node.op, E.Where) and k == 0):
-            continue  # the condition of where is piecewise constant: no derivative flows
-        mats.append(_rows(P, np.broadcast_to(_arange(shape), out_shape).ravel()))
-    return _union(mats)
-
-
-def _no_derivative(node, pats, shapes, dims):
-    """Comparisons and sign are piecewise constant: their derivatives are zero."""
-    return None
-
-
-def _moves(node, pats, shapes, dims):
-    """Ops that only move entries (transpose, reshape, broadcast, index, ...): run the op on the
-    entry numbers to learn where each output entry comes from."""
-    idx = np.asarray(node.op.perform([_arange(shapes[0])], node, dims))
-    return _rows(pats[0], idx.ravel())
-
-
-def _index_grad(node, pats, shapes, dims):
-    where_from = np.asarray(node.op.perform([_arange(shapes[0]) + 1], node, dims)).ravel()
-    pos = np.flatnonzero(where_from)
-    return _gather(pos, where_from[pos] - 1, where_from.size, pats[0])
-
-
-def _concatenate(node, pats, shapes, dims):
-    nx = next(P.shape[1] for P in pats if P is not None)
-    parts, offset = [], 0
-    for P, shape in zip(pats, shapes):
-        parts.append(np.arange(offset, offset + _size(shape), dtype=np.int64).reshape(shape))
-        offset += _size(shape)
-    stacked = sp.vstack([P if P is not None else _empty(_size(s), nx) for P, s in zip(pats, shapes)], format="csr")
-    idx = np.asarray(node.op.perform(parts, node, dims))
-    return _rows(stacked, idx.ravel())
-
-
-def _group_of_each_entry(in_shape, axes) -> tuple[np.ndarray, int]:
-    kept = tuple(1 if a in axes else d for a, d in enumerate(in_shape))
-    return np.broadcast_to(_arange(kept), in_shape).ravel(), _size(kept)
-
-
-def _reduce(node, pats, shapes, dims):
-    group, n_groups = _group_of_each_entry(shapes[0], node.op.axis)
-    return _gather(group, np.arange(group.size), n_groups, pats[0])
-
-
-def _softmax_like(node, pats, shapes, dims):
-    group, n_groups = _group_of_each_entry(shapes[0], node.op.axis)
-    per_group = _gather(group, np.arange(group.size), n_groups, pats[0])
-    return _rows(per_group, group)
-
-
-def _matmul(node, pats, shapes, dims):
-    sa, sb = shapes
-    a2 = (1, *sa) if len(sa) == 1 else tuple(sa)
-    b2 = (*sb, 1) if len(sb) == 1 else tuple(sb)
-    batch = np.broadcast_shapes(a2[:-2], b2[:-2])
-    m, k, n = a2[-2], a2[-1], b2[-1]
-    full = (*batch, m, k, n)
-    out_idx = np.broadcast_to(_arange((*batch, m, n))[..., :, None, :], full).ravel()
-    mats = []
-    if pats[0] is not None:
-        mats.append(_gather(out_idx, np.broadcast_to(_arange(a2)[..., :, :, None], full).ravel(), _size((*batch, m, n)), pats[0]))
-    if pats[1] is not None:
-        mats.append(_gather(out_idx, np.broadcast_to(_arange(b2)[..., None, :, :], full).ravel(), _size((*batch, m, n)), pats[1]))
-    return _union(mats)
-
-
-def _outer(node, pats, shapes, dims):
-    (m,), (n,) = shapes
-    mats = []
-    if pats[0] is not None:
-        mats.append(_rows(pats[0], np.broadcast_to(np.arange(m)[:, None], (m, n)).ravel()))
-    if pats[1] is not None:
-        mats.append(_rows(pats[1], np.broadcast_to(np.arange(n)[None, :], (m, n)).ravel()))
-    return _union(mats)
-
-
-def _scatter(node, pats, shapes, dims):
-    src, dst = node.inputs[1].value, node.inputs[2].value
-    return _gather(dst, src, _size(concrete_shape(node.shape, dims)), pats[0])
-
-
-def _gather_rows(node, pats, shapes, dims):
-    return _rows(pats[0], node.inputs[1].value)
-
-
-PATTERN_RULES: dict[type, Callable] = {
-    E.Elemwise: _elemwise,
-    E.Compare: _no_derivative,
-    E.Sign: _no_derivative,
-    R.Reduce: _reduce,                 # sum, max, min
-    NN.LogSumExp: _reduce,
-    NN.Softmax: _softmax_like,
-    NN.LogSoftmax: _softmax_like,
-    S.Transpose: _moves,
-    S.Reshape: _moves,
-    S.BroadcastTo: _moves,
-    S.ExpandDims: _moves,
-    S.Squeeze: _moves,
-    S.Index: _moves,
-    S.IndexGrad: _index_grad,
-    S.Concatenate: _concatenate,
-    L.Matmul: _matmul,
-    L.Outer: _outer,
-    X.Scatter: _scatter,
-    X.Gather: _gather_rows,
-}
-
-
-def _pattern_rule(op) -> Callable:
-    for cls in type(op).__mro__:
-        rule = PATTERN_RULES.get(cls)
-        if rule is not None:
-            return rule
-    raise PatternError(f"no sparsity pattern rule for the op {op!r}; add one to symdiff.sparsity.PATTERN_RULES")
+    return patterns.size(shape)
 
 
 def dependency_patterns(outputs, x: Node, dims: Mapping | None = None) -> list[sp.csr_matrix]:
@@ -234,7 +70,7 @@ def dependency_patterns(outputs, x: Node, dims: Mapping | None = None) -> list[s
                 pats[node] = None
                 continue
             shapes = [concrete_shape(i.shape, dims) for i in node.inputs]
-            pats[node] = _pattern_rule(node.op)(node, ins, shapes, dims)
+            pats[node] = node.op.pattern(node, ins, shapes, dims)
     except ShapeError as exc:
         raise PatternError(f"sparsity pattern: {exc}; pass values binding every named dim") from None
     return [pats[o] if pats[o] is not None else _empty(_size(concrete_shape(o.shape, dims)), nx) for o in outs]

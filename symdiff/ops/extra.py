@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ShapeError
+from .. import patterns
+from ..batching import BatchingError
 from ..graph import Constant, Node, as_node
 from ..types import concrete_shape, format_shape
 from .base import Op
@@ -20,6 +22,7 @@ class Scatter(Op):
     """``zeros(shape)`` with ``out.flat[dst] = x.flat[src]`` (src, dst: int64 constants)."""
 
     name = "scatter"
+    accepts_bool = True  # the index arrays are int64
 
     def __init__(self, shape: tuple):
         super().__init__(shape=shape)
@@ -41,6 +44,19 @@ class Scatter(Op):
     def bprop(self, inputs, output, D):
         x, src, dst = inputs
         return [Scatter(tuple(x.shape))(D, dst, src), None, None]
+
+    def batch(self, node, args, flags, B):
+        """Offset the flat indices by each batch slice."""
+        x, src, dst = node.inputs
+        if not isinstance(B, int) or not all(isinstance(d, int) for d in (*x.shape, *node.shape)):
+            raise BatchingError("vmap: batching a scatter needs static sizes")
+        size_x, size_out = int(np.prod(x.shape)), int(np.prod(node.shape))
+        b = np.arange(B, dtype=np.int64)[:, None]
+        return scatter(args[0], (b * size_x + src.value).ravel(), (b * size_out + dst.value).ravel(), (B, *node.shape))
+
+    def pattern(self, node, pats, shapes, dims):
+        src, dst = node.inputs[1].value, node.inputs[2].value
+        return patterns.gather(dst, src, patterns.size(concrete_shape(node.shape, dims)), pats[0])
 
     def lower(self, ctx, node, args, out):
         from ..compiler.codegen import dtype_expr
@@ -78,6 +94,7 @@ class Gather(Op):
     """
 
     name = "gather"
+    accepts_bool = True  # the index array is int64
 
     def infer(self, x, idx):
         if not isinstance(idx, Constant) or idx.dtype.kind not in "iu" or idx.ndim != 1:
@@ -99,6 +116,20 @@ class Gather(Op):
     def bprop(self, inputs, output, D):
         x, idx = inputs
         return [Scatter(tuple(x.shape))(D, index_constant(np.arange(idx.shape[0])), idx), None]
+
+    def batch(self, node, args, flags, B):
+        """Offset the flat indices by each batch slice."""
+        x, idx = node.inputs
+        if not isinstance(B, int) or not all(isinstance(d, int) for d in x.shape):
+            raise BatchingError("vmap: batching a gather needs static sizes")
+        b = np.arange(B, dtype=np.int64)[:, None]
+        flat = gather(args[0], (b * int(np.prod(x.shape)) + idx.value).ravel())
+        from .structure import reshape
+
+        return reshape(flat, (B, idx.shape[0]))
+
+    def pattern(self, node, pats, shapes, dims):
+        return patterns.rows(pats[0], node.inputs[1].value)
 
     def lower(self, ctx, node, args, out):
         from ..compiler.codegen import dtype_expr

@@ -4,6 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ShapeError
+from .. import patterns
+from ..batching import lift
 from ..graph import Node, as_node
 from ..types import broadcast_shapes, format_shape, result_dtype
 from .base import Op
@@ -90,6 +92,63 @@ class Matmul(Op):
             gb = squeeze(unbroadcast(gb, b2) if gb.ndim > 2 else gb, -1)
         return [unbroadcast(ga, a), unbroadcast(gb, b)]
 
+    def make(self, a, b):
+        return matmul(a, b)
+
+    def batch(self, node, args, flags, B):
+        from .elementwise import mul
+        from .reduction import sum_
+        from .structure import expand_dims, reshape, transpose
+
+        a, b = args
+        fa, fb = flags
+        ra, rb = node.inputs[0].ndim, node.inputs[1].ndim  # unbatched ranks
+        # Fast paths that fold the batch into a single matrix product (one GEMM, not B GEMVs).
+        if fb and not fa and rb == 1 and ra == 2:          # A @ v_b  ->  V @ A^T
+            return matmul(b, transpose(a))
+        if fa and not fb and ra == 1 and rb in (1, 2):     # v_b @ b  ->  V @ b
+            return matmul(a, b)
+        if fa and not fb and rb == 1:                      # A_b @ v: (B, .., m, k) @ (k,)
+            return matmul(a, b)
+        if fa and fb and ra == 1 and rb == 1:              # batched inner products
+            return sum_(mul(a, b), axis=-1)
+        if fa and not fb and ra >= 2 and rb == 2 and all(isinstance(d, int) for d in a.shape[:-1]):
+            rows = int(np.prod(a.shape[:-1]))              # A_b @ M: stack the rows, one GEMM
+            return reshape(matmul(reshape(a, (rows, a.shape[-1])), b), (B, *node.shape))
+        # General case: promote vectors to matrices, align batch dims after B, let NumPy's
+        # broadcasting matmul do the work, then drop the promoted axes again.
+        promoted = ra == 1 or rb == 1
+        if ra == 1:
+            a = expand_dims(a, -2)
+        if rb == 1:
+            b = expand_dims(b, -1)
+        nbatch = max(max(ra, 2), max(rb, 2)) - 2
+        if fa:
+            a = lift(a, nbatch + 2)
+        if fb:
+            b = lift(b, nbatch + 2)
+        out = matmul(a, b)
+        return reshape(out, (B, *node.shape)) if promoted else out  # drops the promoted axes
+
+    def pattern(self, node, pats, shapes, dims):
+        """Entry (.., i, j) depends on row i of a and column j of b."""
+        sa, sb = shapes
+        a2 = (1, *sa) if len(sa) == 1 else tuple(sa)
+        b2 = (*sb, 1) if len(sb) == 1 else tuple(sb)
+        batch = np.broadcast_shapes(a2[:-2], b2[:-2])
+        m, k, n = a2[-2], a2[-1], b2[-1]
+        full = (*batch, m, k, n)
+        out_idx = np.broadcast_to(patterns.arange((*batch, m, n))[..., :, None, :], full)
+        n_out = patterns.size((*batch, m, n))
+        mats = []
+        if pats[0] is not None:
+            src = np.broadcast_to(patterns.arange(a2)[..., :, :, None], full)
+            mats.append(patterns.gather(out_idx, src, n_out, pats[0]))
+        if pats[1] is not None:
+            src = np.broadcast_to(patterns.arange(b2)[..., None, :, :], full)
+            mats.append(patterns.gather(out_idx, src, n_out, pats[1]))
+        return patterns.union(mats)
+
 
 def matmul(a, b) -> Node:
     """Matrix product with NumPy's ``@`` semantics (vectors, matrices, broadcast batches).
@@ -130,6 +189,24 @@ class Outer(Op):
     def bprop(self, inputs, output, D):
         a, b = inputs
         return [D @ b, a @ D]
+
+    def batch(self, node, args, flags, B):
+        from .elementwise import mul
+        from .structure import expand_dims
+
+        a, b = args
+        a2 = expand_dims(a, -1)                              # (.., m, 1)
+        b2 = expand_dims(b, 1) if flags[1] else b            # (B, 1, n) or (n,)
+        return mul(a2, b2)
+
+    def pattern(self, node, pats, shapes, dims):
+        (m,), (n,) = shapes
+        mats = []
+        if pats[0] is not None:
+            mats.append(patterns.rows(pats[0], np.broadcast_to(np.arange(m)[:, None], (m, n))))
+        if pats[1] is not None:
+            mats.append(patterns.rows(pats[1], np.broadcast_to(np.arange(n)[None, :], (m, n))))
+        return patterns.union(mats)
 
 
 def outer(a, b) -> Node:

@@ -10,6 +10,8 @@ from ..graph import Node, as_node
 from ..types import normalize_axis
 from .base import Op
 from .reduction import reduced_shape
+from .. import patterns
+from ..batching import shift
 
 
 def _shifted(x, axis):
@@ -40,6 +42,11 @@ class Softmax(Op):
     def lower(self, ctx, node, args, out):
         return _lower_rows(ctx, node, args[0], out, "_softmax_rows", self.axis, reduces=False)
 
+    def batch(self, node, args, flags, B):
+        return type(self)(shift(self.axis))(args[0])
+
+    pattern = staticmethod(patterns.reduce_back)
+
 
 class LogSoftmax(Op):
     name = "log_softmax"
@@ -59,6 +66,11 @@ class LogSoftmax(Op):
 
     def lower(self, ctx, node, args, out):
         return _lower_rows(ctx, node, args[0], out, "_log_softmax_rows", self.axis, reduces=False)
+
+    def batch(self, node, args, flags, B):
+        return type(self)(shift(self.axis))(args[0])
+
+    pattern = staticmethod(patterns.reduce_back)
 
 
 class LogSumExp(Op):
@@ -81,6 +93,11 @@ class LogSumExp(Op):
 
     def lower(self, ctx, node, args, out):
         return _lower_rows(ctx, node, args[0], out, "_logsumexp_rows", self.axis, reduces=True)
+
+    def batch(self, node, args, flags, B):
+        return LogSumExp(shift(self.axis), self.keepdims)(args[0])
+
+    pattern = staticmethod(patterns.reduce)
 
 
 def softmax(x, axis=-1) -> Node:

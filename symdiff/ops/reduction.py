@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import patterns
+from ..batching import shift
 from ..graph import Node, as_node
 from ..types import concrete_shape, normalize_axis
 from .base import Op
@@ -34,6 +36,12 @@ class Reduce(Op):
 
     def perform(self, values, node, dims):
         return type(self).numpy(values[0], axis=self.axis, keepdims=self.keepdims)
+
+    def batch(self, node, args, flags, B):
+        return type(self)(shift(self.axis), self.keepdims)(args[0])
+
+    def pattern(self, node, pats, shapes, dims):
+        return patterns.reduce(node, pats, shapes, dims)
 
     def keep(self, y: Node) -> Node:
         """``y`` (a reduced value) shaped to broadcast against the input: the reduced axes are
@@ -88,6 +96,11 @@ class SizeOf(Op):
 
     def bprop(self, inputs, output, D):
         return []
+
+    def batch(self, node, args, flags, B):  # no inputs: never batched
+        raise AssertionError("size has no inputs")
+
+    pattern = staticmethod(patterns.none)
 
 
 def _reduce(cls, x, axis, keepdims) -> Node:

@@ -7,6 +7,8 @@ from collections import Counter
 import numpy as np
 
 from ..errors import ShapeError
+from .. import patterns
+from ..batching import FULL, all_batched, lift, shift
 from ..graph import Node, as_node
 from ..types import as_shape, concrete_shape, format_shape, normalize_axis
 from .base import Op
@@ -32,6 +34,14 @@ class Transpose(Op):
 
     def bprop(self, inputs, output, D):
         return [transpose(D, tuple(np.argsort(self.axes).tolist()))]
+
+    def batch(self, node, args, flags, B):
+        return transpose(args[0], (0, *shift(self.axes)))
+
+    pattern = staticmethod(patterns.moves)
+
+    def make(self, x):
+        return transpose(x, self.axes)
 
 
 def transpose(x, axes=None) -> Node:
@@ -79,6 +89,14 @@ class Reshape(Op):
 
     def bprop(self, inputs, output, D):
         return [reshape(D, inputs[0].shape)]
+
+    def batch(self, node, args, flags, B):
+        return reshape(args[0], (B, *self.shape))
+
+    pattern = staticmethod(patterns.moves)
+
+    def make(self, x):
+        return reshape(x, self.shape)
 
 
 def _split(shape):
@@ -153,6 +171,14 @@ class BroadcastTo(Op):
 
         return [unbroadcast(D, inputs[0])]
 
+    def batch(self, node, args, flags, B):
+        return broadcast_to(lift(args[0], len(self.shape)), (B, *self.shape))
+
+    pattern = staticmethod(patterns.moves)
+
+    def make(self, x):
+        return broadcast_to(x, self.shape)
+
 
 def broadcast_to(x, shape) -> Node:
     """Broadcast ``x`` to ``shape`` (named dims allowed)."""
@@ -189,6 +215,11 @@ class ExpandDims(Op):
     def bprop(self, inputs, output, D):
         return [squeeze(D, self.axis)]
 
+    def batch(self, node, args, flags, B):
+        return ExpandDims(shift(self.axis))(args[0])
+
+    pattern = staticmethod(patterns.moves)
+
 
 def expand_dims(x, axis) -> Node:
     """Insert size-1 axes (``axis`` counts in the result, as in ``np.expand_dims``)."""
@@ -219,6 +250,11 @@ class Squeeze(Op):
 
     def bprop(self, inputs, output, D):
         return [expand_dims(D, self.axis)]
+
+    def batch(self, node, args, flags, B):
+        return Squeeze(shift(self.axis))(args[0])
+
+    pattern = staticmethod(patterns.moves)
 
 
 def lower_reshape(ctx, node: Node, arg: str, out: str) -> list[str]:
@@ -383,6 +419,11 @@ class Index(Op):
     def bprop(self, inputs, output, D):
         return [IndexGrad(self.key, inputs[0].shape)(D)]
 
+    def batch(self, node, args, flags, B):
+        return Index((FULL, *self.key))(args[0])
+
+    pattern = staticmethod(patterns.moves)
+
     def lower(self, ctx, node, args, out):
         return [f"{out} = {args[0]}[{_key_source(self.key)}]"] + _bounds_checks(ctx, node.inputs[0].shape, self.key, args[0])
 
@@ -432,6 +473,15 @@ class IndexGrad(Op):
 
     def bprop(self, inputs, output, D):
         return [Index(self.key)(D)]
+
+    def batch(self, node, args, flags, B):
+        return IndexGrad((FULL, *self.key), (B, *self.shape))(args[0])
+
+    def pattern(self, node, pats, shapes, dims):
+        """Output entry o is gradient entry k (numbered from 1 so that 0 means "no entry")."""
+        where_from = np.asarray(self.perform([patterns.arange(shapes[0]) + 1], node, dims)).ravel()
+        pos = np.flatnonzero(where_from)
+        return patterns.gather(pos, where_from[pos] - 1, where_from.size, pats[0])
 
     def emit_indexed(self, ctx, node, idx: list[str], at) -> str:
         """Fused lowering: the value at loop index ``idx`` of the output shape is the gradient
@@ -548,6 +598,22 @@ class Concatenate(Op):
     def lower(self, ctx, node, args, out):
         cast = [a if x.dtype == node.dtype else f"{a}.astype(np.{node.dtype.name})" for a, x in zip(args, node.inputs)]
         return [f"{out} = np.concatenate(({', '.join(cast)},), axis={self.axis})"]
+
+    def batch(self, node, args, flags, B):
+        return Concatenate(self.axis + 1)(*all_batched(node, args, flags, B))
+
+    def pattern(self, node, pats, shapes, dims):
+        """Concatenate the entry numbers of the inputs to learn where each output entry comes from."""
+        import scipy.sparse as sp
+
+        nx = next(P.shape[1] for P in pats if P is not None)
+        parts, offset = [], 0
+        for shape in shapes:
+            parts.append(np.arange(offset, offset + patterns.size(shape), dtype=np.int64).reshape(shape))
+            offset += patterns.size(shape)
+        stacked = sp.vstack([P if P is not None else patterns.empty(patterns.size(s), nx)
+                             for P, s in zip(pats, shapes)], format="csr")
+        return patterns.rows(stacked, np.asarray(self.perform(parts, node, dims)))
 
     def bprop(self, inputs, output, D):
         grads, start = [], 0
