@@ -21,7 +21,9 @@ from .ops import (
     ones_like, outer, power, relu, reshape, sigmoid, sign, sin, size, softmax, softplus, sqrt,
     square, squeeze, stack, sub, sum, swapaxes, tan, tanh, transpose, where, zeros, zeros_like,
 )
-from .ops.math import *  # noqa: F401,F403  (the NumPy vocabulary, one module per family)
+from .ops.indexing import *  # noqa: F401,F403  (the NumPy vocabulary, one module per family)
+from .ops.sorting import *  # noqa: F401,F403
+from .ops.math import *  # noqa: F401,F403
 from .ops.special import *  # noqa: F401,F403
 from .ops.decomp import *  # noqa: F401,F403
 from .ops.contract import *  # noqa: F401,F403

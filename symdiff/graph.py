@@ -35,7 +35,18 @@ class Node:
     """
 
     __slots__ = ("op", "inputs", "shape", "dtype", "name", "id", "role", "grad_of", "__weakref__")
-    __array_ufunc__ = None  # make ``ndarray * node`` defer to Node.__rmul__
+    __array_priority__ = 1000
+
+    # NumPy's own functions on nodes build nodes: ``np.exp(x)``, ``ndarray * x``, ``np.sum(x, 0)``
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        from .numpy import _dispatch_ufunc
+
+        return _dispatch_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func, types, args, kwargs):
+        from .numpy import _dispatch_function
+
+        return _dispatch_function(func, args, kwargs)
 
     def __init__(self, op, inputs: Sequence["Node"], shape: Shape, dtype: np.dtype, name: str | None = None):
         self.op = op
@@ -132,6 +143,79 @@ class Node:
 
     def dot(self, other) -> "Node":
         return ops.dot(self, other)
+
+    # -- more NumPy / JAX array methods (through symdiff.numpy, NumPy's signatures) ------------
+    @property
+    def at(self):
+        """JAX's functional updates: ``x.at[idx].set(v)``, ``.add``, ``.multiply``, ``.min``, ``.max``."""
+        from .ops.indexing import _IndexUpdateHelper
+
+        return _IndexUpdateHelper(self)
+
+    @property
+    def size(self):
+        """The number of entries: an int for static shapes, a scalar node with named dims."""
+        if all(isinstance(d, int) for d in self.shape):
+            return int(np.prod(self.shape, dtype=np.int64))
+        return ops.size(self)
+
+    @property
+    def mT(self) -> "Node":
+        return ops.swapaxes(self, -1, -2)
+
+    @property
+    def real(self) -> "Node":
+        return self
+
+    def conj(self) -> "Node":
+        return self
+
+    conjugate = conj
+
+    def flatten(self, order: str = "C") -> "Node":
+        return _snp().ravel(self, order)
+
+    def ravel(self, order: str = "C") -> "Node":
+        return _snp().ravel(self, order)
+
+    def copy(self) -> "Node":
+        """Nodes are immutable values: the copy is the node itself."""
+        return self
+
+    def astype(self, dtype) -> "Node":
+        return _snp().asarray(self, dtype=dtype)
+
+    def squeeze(self, axis=None) -> "Node":
+        return ops.squeeze(self, axis)
+
+    def swapaxes(self, a: int, b: int) -> "Node":
+        return ops.swapaxes(self, a, b)
+
+    def clip(self, min=None, max=None) -> "Node":
+        return _snp().clip(self, min, max)
+
+    def round(self, decimals: int = 0) -> "Node":
+        return _snp().round(self, decimals)
+
+
+def _numpy_method(name: str):
+    def method(self, *args, **kwargs):
+        return getattr(_snp(), name)(self, *args, **kwargs)
+
+    method.__name__ = name
+    method.__doc__ = f"``symdiff.numpy.{name}(self, ...)``."
+    return method
+
+
+for _name in ("prod", "cumsum", "cumprod", "var", "std", "ptp", "argmax", "argmin", "any", "all",
+              "trace", "diagonal", "repeat", "take", "nonzero", "sort", "argsort"):
+    setattr(Node, _name, _numpy_method(_name))
+
+
+def _snp():
+    from . import numpy as snp
+
+    return snp
 
 
 class Variable(Node):

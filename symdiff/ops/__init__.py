@@ -13,6 +13,8 @@ from .structure import (
     broadcast_to, concatenate, expand_dims, index, reshape, squeeze, stack, swapaxes, transpose,
 )
 # The NumPy vocabulary: each module lists its public constructors in ``__all__``.
+from .indexing import *  # noqa: F401,F403
+from .sorting import *  # noqa: F401,F403
 from .math import *  # noqa: F401,F403
 from .special import *  # noqa: F401,F403
 from .decomp import *  # noqa: F401,F403

@@ -554,8 +554,13 @@ class IndexGrad(Op):
 
 
 def index(x, key) -> Node:
-    """``x[key]`` for ints, slices (negative steps too), None and Ellipsis."""
+    """``x[key]`` for ints, slices (negative steps too), None, Ellipsis, integer arrays (constant
+    arrays or integer nodes) and constant boolean masks, with NumPy's rules."""
+    from .indexing import advanced_index, is_advanced
+
     x = as_node(x)
+    if any(is_advanced(k) for k in (key if isinstance(key, tuple) else (key,))):
+        return advanced_index(x, key)
     key = _normalize_key(x, key)
     if all(k == ("slice", None, None, None) for k in key):
         return x
