@@ -113,6 +113,20 @@ class Node:
     def __ge__(self, other): return ops.greater_equal(self, other)
     def __lt__(self, other): return ops.less(self, other)
     def __le__(self, other): return ops.less_equal(self, other)
+    def __mod__(self, other): return ops.mod(self, other)
+    def __rmod__(self, other): return ops.mod(other, self)
+    def __floordiv__(self, other): return ops.floor_divide(self, other)
+    def __rfloordiv__(self, other): return ops.floor_divide(other, self)
+    def __divmod__(self, other): return ops.divmod(self, other)
+    def __rdivmod__(self, other): return ops.divmod(other, self)
+    # & | ^ ~ are the logical ops on bool nodes (as NumPy's on bool arrays); DTypeError otherwise
+    def __and__(self, other): return ops.bitwise_and(self, other)
+    def __rand__(self, other): return ops.bitwise_and(other, self)
+    def __or__(self, other): return ops.bitwise_or(self, other)
+    def __ror__(self, other): return ops.bitwise_or(other, self)
+    def __xor__(self, other): return ops.bitwise_xor(self, other)
+    def __rxor__(self, other): return ops.bitwise_xor(other, self)
+    def __invert__(self): return ops.invert(self)
     def __getitem__(self, key): return ops.index(self, key)
     # ``==`` stays identity so nodes can be dict keys; use sd.equal / sd.not_equal.
     __eq__ = object.__eq__
