@@ -40,6 +40,74 @@ def is_float(dtype) -> bool:
     return np.dtype(dtype).kind == "f"
 
 
+class DimExpr(str):
+    """An affine expression of named dims, such as ``n - 1`` (the length of ``x[1:]`` for ``x`` of
+    shape ``("n",)``) or ``n + m`` (a concatenation). It is a ``str`` (its canonical text), so it
+    compares, hashes and prints like a dim name; ``terms`` and ``const`` hold its meaning, and
+    ``concrete_shape`` / the code generator evaluate it from the bound dims. Users cannot declare
+    such dims: declared names must be identifiers."""
+
+    terms: tuple  # ((name, coeff), ...) sorted by name, coeffs non-zero
+    const: int
+
+    def __new__(cls, terms: dict, const: int = 0):
+        items = tuple(sorted((k, int(v)) for k, v in terms.items() if v))
+        if not items:
+            return int(const)
+        if items == ((items[0][0], 1),) and const == 0:
+            return items[0][0]  # a plain name
+        parts = []
+        for name, c in items:
+            term = name if abs(c) == 1 else f"{abs(c)}*{name}"
+            parts.append(term if not parts and c > 0 else (f"-{term}" if not parts else (f" + {term}" if c > 0 else f" - {term}")))
+        if const:
+            parts.append(f" + {const}" if const > 0 else f" - {-const}")
+        obj = super().__new__(cls, "".join(parts))
+        obj.terms, obj.const = items, int(const)
+        return obj
+
+    def __reduce__(self):
+        return (DimExpr, (dict(self.terms), self.const))
+
+    def value(self, dims: dict) -> int:
+        try:
+            v = self.const + sum(c * dims[name] for name, c in self.terms)
+        except KeyError as exc:
+            raise ShapeError(f"dim {exc.args[0]!r} is not bound by any input") from None
+        if v < 0:
+            raise ShapeError(f"the dim {self} is {v} for {', '.join(f'{n}={dims[n]}' for n, _ in self.terms)}: "
+                             "a slice or split asks for more entries than the axis has")
+        return v
+
+
+def _affine(d) -> tuple[dict, int]:
+    if isinstance(d, DimExpr):
+        return dict(d.terms), d.const
+    if isinstance(d, str):
+        return {d: 1}, 0
+    return {}, int(d)
+
+
+def dim_add(*dims, scale: Sequence[int] | None = None):
+    """``sum(scale[k] * dims[k])`` as a dim: an int when static, else a name or a ``DimExpr``."""
+    terms: dict = {}
+    const = 0
+    for k, d in enumerate(dims):
+        c = 1 if scale is None else scale[k]
+        t, k0 = _affine(d)
+        for name, v in t.items():
+            terms[name] = terms.get(name, 0) + c * v
+        const += c * k0
+    return DimExpr(terms, const)
+
+
+def dim_names(d) -> tuple:
+    """The named dims a dim depends on."""
+    if isinstance(d, DimExpr):
+        return tuple(n for n, _ in d.terms)
+    return (d,) if isinstance(d, str) else ()
+
+
 def as_shape(shape: Sequence[Dim] | Dim) -> Shape:
     """Validate a user-given shape: a tuple of non-negative ints and identifier-like names."""
     if isinstance(shape, (int, np.integer, str)):
@@ -56,8 +124,12 @@ def as_shape(shape: Sequence[Dim] | Dim) -> Shape:
             if d < 0:
                 raise ShapeError(f"negative dim {d} in shape {shape!r}")
             out.append(int(d))
-        elif isinstance(d, str) and d:
+        elif isinstance(d, DimExpr):
             out.append(d)
+        elif isinstance(d, str) and d.isidentifier():
+            out.append(d)
+        elif isinstance(d, str) and d:
+            raise ShapeError(f"invalid dim name {d!r} in shape {shape!r}: names must be identifiers like 'n'")
         else:
             raise ShapeError(f"invalid dim {d!r} in shape {shape!r}: use an int or a name")
     return tuple(out)
@@ -153,6 +225,6 @@ def bind_dims(name: str, declared: Shape, actual: tuple[int, ...], dims: dict) -
 def concrete_shape(shape: Shape, dims: dict) -> tuple[int, ...]:
     """Resolve named dims through ``dims``."""
     try:
-        return tuple(d if isinstance(d, int) else dims[d] for d in shape)
+        return tuple(d if isinstance(d, int) else d.value(dims) if isinstance(d, DimExpr) else dims[d] for d in shape)
     except KeyError as exc:
         raise ShapeError(f"dim {exc.args[0]!r} is not bound by any input") from None

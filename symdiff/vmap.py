@@ -34,7 +34,7 @@ __all__ = ["BatchingError", "vmap", "vmap_many", "vmap_function"]
 # ---------------------------------------------------------------------------------------------
 # The transformation
 # ---------------------------------------------------------------------------------------------
-def vmap(outputs, var=None, batched=None, *, max_bytes: int | None = None):
+def vmap(outputs, var=None, batched=None, *, in_axes=None, out_axes=None, max_bytes: int | None = None):
     """Batch ``outputs`` over ``var``: every node depending on ``var`` gets a leading axis.
 
     Also JAX's form: ``vmap(fun, in_axes=0, out_axes=0)`` with a callable returns the function
@@ -48,7 +48,9 @@ def vmap(outputs, var=None, batched=None, *, max_bytes: int | None = None):
     ``MemoryLimitError``.
     """
     if callable(outputs) and not isinstance(outputs, (Node, list, tuple)):
-        return vmap_function(outputs, 0 if var is None else var, 0 if batched is None else batched)
+        spec_in = in_axes if in_axes is not None else (0 if var is None else var)
+        spec_out = out_axes if out_axes is not None else (0 if batched is None else batched)
+        return vmap_function(outputs, spec_in, spec_out)
     if var is None or batched is None:
         raise ShapeError("vmap(outputs, var, batched): give the node to batch over and its batched value")
     return vmap_many(outputs, {var: batched}, max_bytes=max_bytes)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..graph import Constant, Node, Variable, structural_key, toposort
+from ..types import DimExpr, dim_names
 from ..ops.elementwise import Elemwise
 from ..ops.reduction import Reduce, Sum
 from ..ops.structure import BroadcastTo, Index
@@ -143,8 +144,8 @@ class Lowering:
                 else:
                     self.names[n] = f"c{len(self.const_args)}"
                     self.const_args.append(n)
-            for d in n.shape:
-                if isinstance(d, str) and d not in self.dim_names:
+            for d in (name for dim in n.shape for name in dim_names(dim)):
+                if d not in self.dim_names:
                     from ..errors import ShapeError
 
                     raise ShapeError(f"the named dim {d!r} is not the dim of any input")
@@ -153,6 +154,10 @@ class Lowering:
 
     def dim(self, d) -> str:
         """Source text of one dim: an int literal or the synthetic name bound to a named dim."""
+        if isinstance(d, DimExpr):  # an affine expression of named dims: n - 1, n + m, ...
+            terms = [self.dim_names[n] if c == 1 else f"{c} * {self.dim_names[n]}" for n, c in d.terms]
+            text = " + ".join(terms) + (f" + {d.const}" if d.const > 0 else f" - {-d.const}" if d.const else "")
+            return f"({text})"
         return str(d) if isinstance(d, int) else self.dim_names[d]
 
     def shape_expr(self, shape) -> str:

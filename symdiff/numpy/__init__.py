@@ -161,7 +161,7 @@ def full(shape, fill_value, dtype=None) -> Node:
     dt = as_dtype(dtype) if dtype is not None else (
         _np.dtype(_np.int64) if isinstance(fill_value, (int, _np.integer)) and not isinstance(fill_value, bool)
         else _np.dtype(bool) if isinstance(fill_value, (bool, _np.bool_)) else _np.dtype(_np.float64))
-    if all(isinstance(d, (int, _np.integer)) for d in shape) and int(_np.prod(shape)) <= 4096:
+    if builtins.all(isinstance(d, (int, _np.integer)) for d in shape) and int(_np.prod(shape)) <= 4096:
         return Constant(_np.full(shape, fill_value, dtype=dt))
     return _ops.broadcast_to(Constant(_np.array(fill_value, dtype=dt)), shape)
 
@@ -297,7 +297,7 @@ def size(a, axis=None):
     if not isinstance(a, Node):
         return _np.size(a, axis)
     dims = a.shape if axis is None else (a.shape[axis],)
-    if all(isinstance(d, int) for d in dims):
+    if builtins.all(isinstance(d, int) for d in dims):
         return int(_np.prod(dims, dtype=_np.int64))
     return _ops.size(a, axis)
 

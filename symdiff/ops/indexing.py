@@ -250,7 +250,7 @@ def take_along_axis(arr, indices, axis: int | None) -> Node:
     shape = np.broadcast_shapes(tuple(1 if a == axis else d for a, d in enumerate(arr.shape)),
                                 tuple(1 if a == axis else d for a, d in enumerate(k.shape)))
     out_shape = tuple(k.shape[a] if a == axis else shape[a] for a in range(arr.ndim))
-    grids = np.meshgrid(*[np.arange(d) for d in out_shape], indexing="ij")
+    grids = list(np.meshgrid(*[np.arange(d) for d in out_shape], indexing="ij"))
     grids[axis] = np.broadcast_to(k, out_shape)
     flat = np.ravel_multi_index(tuple(grids), arr.shape)
     return take(reshape(arr, (-1,)), flat)
@@ -313,6 +313,16 @@ def advanced_index(x: Node, key) -> Node:
             entries.extend(np.nonzero(np.asarray(k)))
         else:
             entries.append(k)
+    # with array indices present, NumPy treats integer scalars as (0-d) array indices too; a
+    # variable index array next to them is handled by basic indexing when that gives the same
+    # placement (all array and int entries adjacent)
+    arr_pos = [j for j, k in enumerate(entries) if is_advanced(k)]
+    int_pos = [j for j, k in enumerate(entries) if isinstance(k, (int, np.integer)) and not isinstance(k, bool)]
+    if int_pos and arr_pos:
+        adv = sorted(arr_pos + int_pos)
+        variable = any(isinstance(entries[j], Node) and not isinstance(entries[j], Constant) for j in arr_pos)
+        if adv != list(range(adv[0], adv[-1] + 1)) or not variable:
+            entries = [np.asarray(k, dtype=np.int64) if j in int_pos else k for j, k in enumerate(entries)]
     # axes of x consumed by each entry
     axis, arrays, basic = 0, [], []
     for k in entries:

@@ -334,12 +334,35 @@ def _index_shape(shape, key):
             out.append(len(range(*slice(start, stop, step).indices(d))))
         elif start is None and stop is None and step in (None, 1, -1):
             out.append(d)
+        elif step in (None, 1):
+            out.append(_named_slice_length(d, start, stop))
         else:
             raise ShapeError(
-                f"index: slice {slice(start, stop, step)} of the named dim {d!r} has no static size; "
-                "only ':' and '::-1' may slice a named dim"
+                f"index: slice {slice(start, stop, step)} of the named dim {d!r}: only steps 1 "
+                "(x[a:b]) and the full reversal '::-1' may slice a named dim"
             )
     return tuple(out)
+
+
+def _named_slice_length(d, start, stop):
+    """Length of ``x[start:stop]`` along a named dim ``d``: ``d - 1`` for ``1:``, ``d - 2`` for
+    ``1:-1``, ``3`` for ``:3`` or ``-3:`` (checked at run time to fit in ``d``)."""
+    from ..types import dim_add
+
+    lo = (0, 0) if start is None else (0, start) if start >= 0 else (1, start)  # (coeff of d, offset)
+    hi = (1, 0) if stop is None else (0, stop) if stop >= 0 else (1, stop)
+    length = dim_add(d, hi[1], d, lo[1], scale=(hi[0], 1, -lo[0], -1))
+    if isinstance(length, int) and length < 0:
+        raise ShapeError(f"index: the slice {start}:{stop} of the named dim {d!r} is empty or reversed")
+    return length
+
+
+def _slice_start(ctx, k: tuple, d) -> str:
+    """Source text of the first position of a step-1 slice along a named dim."""
+    start = k[1]
+    if start is None or start == 0:
+        return "0"
+    return str(start) if start > 0 else f"({ctx.dim(d)} + ({start}))"
 
 
 def _real(key) -> list:
@@ -354,8 +377,11 @@ def _int_position(ctx, k: int, d) -> str:
 
 def _slice_position(ctx, k: tuple, d, i: str) -> str:
     """Source text of the position, along an axis of size ``d``, of entry ``i`` of slice ``k``."""
-    if not isinstance(d, int):  # only ':' and '::-1' may slice a named dim
-        return i if (k[3] or 1) == 1 else f"{ctx.dim(d)} - 1 - {i}"
+    if not isinstance(d, int):  # steps 1 (any bounds) and the full '::-1' may slice a named dim
+        if (k[3] or 1) == 1:
+            start = _slice_start(ctx, k, d)
+            return i if start == "0" else f"{start} + {i}"
+        return f"{ctx.dim(d)} - 1 - {i}"
     start, _, step = slice(*k[1:]).indices(d)
     if step == 1:
         return f"{i} + {start}" if start else i
@@ -396,8 +422,19 @@ def _bounds_checks(ctx, shape, key, arg) -> list[str]:
             n = ctx.dim(d)
             lines.append(f"if not -{n} <= {k} < {n}:")
             lines.append(f"    raise IndexError('index {k} is out of bounds for axis {axis}')")
+        elif isinstance(k, tuple) and isinstance(d, str) and (k[1] is not None or k[2] is not None):
+            need = max(abs(v) if v < 0 else v for v in (k[1] or 0, k[2] or 0))
+            lines.append(f"if {ctx.dim(d)} < {need}:")
+            lines.append(f"    raise IndexError('the slice {k[1] if k[1] is not None else ''}:{k[2] if k[2] is not None else ''} needs at least {need} entries along axis {axis}')")
         axis += 1
     return lines
+
+
+class _NoCtx:
+    """Stand-in lowering context: asks whether a key needs run-time checks, not their text."""
+
+    def dim(self, d):
+        return str(d)
 
 
 class Index(Op):
@@ -412,9 +449,15 @@ class Index(Op):
 
     def perform(self, values, node, dims):
         try:
-            return values[0][_as_index(self.key)]
+            out = values[0][_as_index(self.key)]
         except IndexError as exc:
             raise ShapeError(f"index: {exc}") from None
+        if node is not None and out.shape != concrete_shape(node.shape, dims):
+            raise ShapeError(
+                f"index: the slice {_key_source(self.key)} gives shape {out.shape} here, but the graph "
+                f"expects {format_shape(node.shape)}: the axis is too short for it"
+            )
+        return out
 
     def bprop(self, inputs, output, D):
         return [IndexGrad(self.key, inputs[0].shape)(D)]
@@ -430,7 +473,7 @@ class Index(Op):
     def fusible(self, node) -> bool:
         """Fused (read in place inside a loop) unless an int index into a named dim needs a
         runtime bounds check, which only the statement lowering can raise."""
-        return not any(isinstance(k, int) and isinstance(d, str) for k, d in zip(_real(self.key), node.inputs[0].shape))
+        return not _bounds_checks(_NoCtx(), node.inputs[0].shape, self.key, "")
 
     def emit_indexed(self, ctx, node, idx: list[str], at) -> str:
         """Fused lowering: the output entry at loop index ``idx`` is one input entry, so slices
@@ -499,8 +542,14 @@ class IndexGrad(Op):
             if isinstance(k, int):
                 conds.append(f"{i} == {_int_position(ctx, k, d)}")
                 continue
-            if not isinstance(d, int):  # ':' or '::-1' of a named dim: its own inverse
-                g_idx.append(_slice_position(ctx, k, d, i))
+            if not isinstance(d, int):
+                if (k[3] or 1) != 1 or (k[1] is None and k[2] is None):  # ':' or '::-1': its own inverse
+                    g_idx.append(_slice_position(ctx, k, d, i))
+                    continue
+                start = _slice_start(ctx, k, d)
+                stop = ctx.dim(d) if k[2] is None else str(k[2]) if k[2] >= 0 else f"({ctx.dim(d)} + ({k[2]}))"
+                conds.append(f"{start} <= {i} < {stop}" if start != "0" else f"{i} < {stop}")
+                g_idx.append(i if start == "0" else f"{i} - {start}")
                 continue
             start, stop, step = slice(*k[1:]).indices(d)
             count = len(range(start, stop, step))
