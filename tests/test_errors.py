@@ -93,11 +93,11 @@ def test_matmul_scalar_operand():
         ("stack", lambda: sd.stack([sd.vector("a", 3), sd.vector("b", 4)]), ["concatenate", "(1, 3)", "(1, 4)"]),
         ("index_oob", lambda: sd.vector("v", 3)[3], ["index", "3", "size 3"]),
         ("index_too_many", lambda: sd.vector("v", 3)[0, 0], ["index", "too many"]),
-        ("index_fancy", lambda: sd.vector("v", 3)[[0, 1]], ["index", "unsupported"]),
+        ("index_fancy", lambda: sd.vector("v", 3)[[0, 3]], ["index", "out of bounds"]),
         ("index_float", lambda: sd.vector("v", 3)[1.0], ["index", "unsupported"]),
         ("index_two_ellipses", lambda: sd.matrix("A", 2, 2)[..., ...], ["index", "Ellipsis"]),
         ("index_zero_step", lambda: sd.vector("v", 3)[::0], ["index", "zero"]),
-        ("index_named_slice", lambda: sd.vector("v", "n")[1:], ["index", "named dim"]),
+        ("index_named_slice", lambda: sd.vector("v", "n")[::2], ["index", "named dim"]),
         ("expand_dims_axis", lambda: sd.expand_dims(sd.vector("v", 3), 3), ["expand_dims", "axis 3"]),
     ],
 )
