@@ -40,7 +40,9 @@ from .jacobian import (
 from .rewrite import clone, simplify
 from .vmap import vmap
 
-_LAZY = {"optimize": (".optimize", None), "SparseHessian": (".sparsity", "SparseHessian")}
+_LAZY = {"optimize": (".optimize", None), "SparseHessian": (".sparsity", "SparseHessian"),
+         "numpy": (".numpy", None), "nn": (".nn", None), "linalg": (".linalg", None),
+         "scipy": (".scipy", None)}
 
 
 def __getattr__(name: str):
