@@ -157,8 +157,17 @@ class Hypot(Elemwise):
 # ---------------------------------------------------------------------------------------------
 # Logarithms and exponentials in other bases, roots
 # ---------------------------------------------------------------------------------------------
+def _float64_arg(arg: str, node: Node) -> str:
+    """``arg`` as float64 when ``node`` is float32: Numba 0.68 declares ``llvm.log2`` and
+    ``llvm.exp2`` once per module, so a kernel using them for both float types fails to lower."""
+    return f"np.float64({arg})" if node.dtype == np.float32 else arg
+
+
 class Log2(Elemwise):
     name, numpy, code, libm = "log2", np.log2, "np.log2({0})", True
+
+    def emit(self, args, node, vector=True):
+        return self.code.format(_float64_arg(args[0], node))
 
     def grad(self, inputs, output, D):
         return [D / (inputs[0] * _LN2)]
@@ -173,6 +182,9 @@ class Log10(Elemwise):
 
 class Exp2(Elemwise):
     name, numpy, code, libm = "exp2", np.exp2, "np.exp2({0})", True
+
+    def emit(self, args, node, vector=True):
+        return self.code.format(_float64_arg(args[0], node))
 
     def grad(self, inputs, output, D):
         return [D * (output * _LN2)]
@@ -323,6 +335,7 @@ class Copysign(Elemwise):
     """|x| with the sign of y."""
 
     name, nin, numpy, code = "copysign", 2, np.copysign, "np.copysign({0}, {1})"
+    nondifferentiable_inputs = (1,)  # the sign of y: zero derivative (no sparsity entries)
 
     def grad(self, inputs, output, D):
         x, y = inputs
