@@ -267,7 +267,8 @@ def test_conventions_at_kinks_match_jax(jnp):
         "mod": (sd.mod, [5.3, -5.3, 5.3, -5.3, 7.0, 0.5], [2.0, 2.0, -2.0, -2.0, 3.5, 3.0]),
         "fmod": (sd.fmod, [5.3, -5.3, 5.3, -5.3, 7.0, 0.5], [2.0, 2.0, -2.0, -2.0, 3.5, 3.0]),
         "floor_divide": (sd.floor_divide, [5.3, -5.3, 5.3, -5.3, 7.0, 0.5], [2.0, 2.0, -2.0, -2.0, 3.5, 3.0]),
-        "logaddexp": (sd.logaddexp, [1000.0, 1000.0, -1000.0, 0.0, -np.inf, 3.0], [1000.0, -1000.0, 1000.0, 0.0, 1.0, -np.inf]),
+        "logaddexp": (sd.logaddexp, [1000.0, 1000.0, -1000.0, 0.0, -np.inf, 3.0],
+                      [1000.0, -1000.0, 1000.0, 0.0, 1.0, -np.inf]),
     }
     for name, (f, av, bv) in cases.items():
         av, bv = np.array(av), np.array(bv)
@@ -327,6 +328,29 @@ def test_logaddexp_large_magnitudes():
                                                 b: np.array([100.3, -100.0, -100.0, 80.5, 2.0])})
 
 
+def test_gradients_stay_finite_at_large_magnitudes():
+    """Derivatives whose textbook forms overflow (x**2 for |x| > 1e154) against mpmath."""
+    import mpmath
+
+    mpmath.mp.dps = 30
+    v = np.array([1e200, -1e250, 3e307])
+    w = np.array([2e200, 1e250, 1e307])
+    x, y = sd.tensor("x", (3,)), sd.tensor("y", (3,))
+    mp = [mpmath.mpf(float(t)) for t in v]
+    mq = [mpmath.mpf(float(t)) for t in w]
+    cases = [
+        (sd.grad(sd.sum(sd.arcsinh(x)), x), [1 / mpmath.sqrt(1 + t * t) for t in mp]),
+        (sd.grad(sd.sum(sd.arccosh(y)), y), [1 / mpmath.sqrt(t * t - 1) for t in mq]),
+        (sd.grad(sd.sum(sd.cbrt(x)), x), [1 / (3 * mpmath.cbrt(abs(t)) ** 2) for t in mp]),
+        (sd.grad(sd.sum(sd.hypot(x, y)), x), [p / mpmath.sqrt(p * p + q * q) for p, q in zip(mp, mq)]),
+        (sd.grad(sd.sum(sd.arctan2(x, y)), y), [-p / (p * p + q * q) for p, q in zip(mp, mq)]),
+        (sd.grad(sd.sum(sd.arctan2(x, y)), x), [q / (p * p + q * q) for p, q in zip(mp, mq)]),
+    ]
+    got = sd.evaluate([g for g, _ in cases], {x: v, y: w})
+    for g, (_, want) in zip(got, cases):
+        np.testing.assert_allclose(g, np.array([float(t) for t in want]), rtol=1e-14)
+
+
 def test_mod_sign_conventions():
     """mod takes the divisor's sign, fmod the dividend's, signed zeros included (as NumPy)."""
     A = np.array([5.0, -5.0, 5.0, -5.0, 6.0, -6.0, 0.0, -0.0, 1e300, 7.5])
@@ -384,6 +408,7 @@ def test_compiled_unary_kernel():
     outputs["isnan/int"], outputs["isfinite/bool"], outputs["isinf/bool"] = sd.isnan(k), sd.isfinite(m), sd.isinf(m)
     outputs["not/bool"], outputs["invert"] = sd.logical_not(m), ~m
     outputs["log2/f32 0-d"] = sd.log2(x32[6])
+    outputs["round400"], outputs["round-400"] = sd.round(x, 400), sd.round(x, -400)  # NaN, as NumPy
     with np.errstate(over="ignore"):  # 1e300 is inf in float32
         x32v = SPECIAL.astype(np.float32)
     inputs = {x: SPECIAL, x32: x32v, k: np.array([1, -2, 3]), m: np.array([True, False, True])}

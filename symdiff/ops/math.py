@@ -46,7 +46,6 @@ from .elementwise import (
 
 _LN2 = _math.log(2.0)
 _LN10 = _math.log(10.0)
-_LOG2E = 1.0 / _LN2
 
 
 def _literal(value: float, dtype) -> str:
@@ -62,7 +61,7 @@ def _literal(value: float, dtype) -> str:
 
 def _check_float(op: str, arg: str, value) -> float:
     """A Python number parameter, as a float (bad input raises ``SymdiffError``)."""
-    if isinstance(value, Node) or isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise SymdiffError(f"{op}: {arg} must be a number, got {type(value).__name__} {value!r:.60}")
     return float(value)
 
@@ -296,7 +295,8 @@ class Round(_Rounding):
         x, d = args[0], self.decimals
         if d == 0:
             return f"np.rint({x})"
-        f = _literal(10.0 ** builtins.abs(d), node.dtype)
+        with np.errstate(over="ignore"):  # 10**400 is inf, and the result NaN, as in NumPy
+            f = _literal(float(np.float64(10.0) ** builtins.abs(d)), node.dtype)
         return f"(np.rint({x} * {f}) / {f})" if d > 0 else f"(np.rint({x} / {f}) * {f})"
 
 
