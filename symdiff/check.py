@@ -5,7 +5,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .errors import SymdiffError
+from .errors import InputError, SymdiffError
 from .evaluate import evaluate
 from .graph import Node, Variable
 
@@ -18,7 +18,11 @@ def _by_node(target: Node, inputs: Mapping) -> dict:
     from .graph import toposort
 
     names = {v.name: v for v in toposort([target]) if isinstance(v, Variable)}
-    return {(names[k] if isinstance(k, str) and k in names else k): np.array(v, dtype=float) for k, v in inputs.items()}
+    point = {}
+    for k, v in inputs.items():
+        node = names.get(k, k) if isinstance(k, str) else k
+        point[node] = np.array(v, dtype=float)
+    return point
 
 
 def numeric_grad(target: Node, wrt: Sequence[Node], inputs: Mapping, eps: float = 1e-6) -> list[np.ndarray]:
@@ -26,6 +30,10 @@ def numeric_grad(target: Node, wrt: Sequence[Node], inputs: Mapping, eps: float 
     point = _by_node(target, inputs)
     grads = []
     for v in wrt:
+        if v not in point and v.name in inputs:
+            point[v] = np.array(inputs[v.name], dtype=float)
+        if v not in point:
+            raise InputError(f"numeric_grad: no value given for {v.name!r}, a variable to differentiate with respect to")
         base = point[v]
         g = np.zeros(base.shape)
         flat = base.reshape(-1)
@@ -59,9 +67,22 @@ def check_grad(
     ``|symbolic - numeric| > atol + rtol * |numeric|`` anywhere.
     """
     from . import ops
+    from .evaluate import bind_inputs
+    from .graph import toposort
     from .grad import grad
 
+    if not isinstance(target, Node):
+        raise InputError(f"check_grad: the target must be a symdiff node, got {type(target).__name__}")
     wrt = [wrt] if isinstance(wrt, Node) else list(wrt)
+    if not isinstance(inputs, Mapping):
+        raise InputError(f"check_grad: inputs must be a dict {{variable or name: value}}, got {type(inputs).__name__}")
+    needed = [v for v in toposort([target]) if isinstance(v, Variable)]
+    for v in wrt:
+        if not isinstance(v, Variable):
+            raise InputError(f"check_grad: wrt must be variables, got {v!r:.60}")
+        if v not in needed:
+            needed.append(v)  # finite differences move it even if the target does not use it
+    bind_inputs(needed, inputs)  # every value present, of the right shape: InputError / ShapeError if not
     if target.shape != ():
         rng = np.random.default_rng(rng)
         shape = tuple(np.shape(evaluate(target, inputs)))

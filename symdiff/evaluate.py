@@ -5,7 +5,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .errors import DTypeError, InputError
+from .errors import DTypeError, InputError, ShapeError
 from .graph import Constant, Node, Variable, flatten_outputs, toposort
 from .types import bind_dims, format_shape
 
@@ -17,8 +17,14 @@ def as_input_array(var: Variable, value) -> np.ndarray:
         raise InputError(f"{var.name}: expected a number or an array, got a symbolic node")
     try:
         arr = np.asarray(value)
+        if arr.dtype == object and var.dtype.kind == "f" and _all_python_numbers(arr):
+            arr = np.asarray(value, dtype=var.dtype)  # Python ints past int64 (2**70) are real numbers too
+    except OverflowError:
+        raise DTypeError(f"{var.name}: a value of {value!r:.40} does not fit the variable's dtype {var.dtype}") from None
     except Exception as exc:
         raise InputError(f"{var.name}: cannot convert {type(value).__name__} to an array: {exc}") from None
+    if arr.dtype == object and var.dtype.kind in "iu" and _all_python_numbers(arr):
+        raise DTypeError(f"{var.name}: an integer of {value!r:.40} does not fit the variable's dtype {var.dtype}")
     if arr.dtype.kind not in "biuf":
         raise DTypeError(f"{var.name}: expected real numbers, got an array of dtype {arr.dtype}")
     if arr.dtype != var.dtype:
@@ -26,8 +32,16 @@ def as_input_array(var: Variable, value) -> np.ndarray:
     return arr
 
 
+def _all_python_numbers(arr: np.ndarray) -> bool:
+    """Whether an object array holds only Python ints and floats (NumPy makes one for ints past int64)."""
+    return arr.size > 0 and all(type(v) in (int, float) for v in arr.flat)
+
+
 def bind_inputs(variables: list[Variable], inputs: Mapping) -> tuple[dict, dict]:
     """Match user inputs (keyed by node or by name) to ``variables``; check shapes and bind dims."""
+    if not isinstance(inputs, Mapping):
+        raise InputError(f"inputs must be a dict {{variable or name: value}}, got {type(inputs).__name__} "
+                         f"{inputs!r:.60}")
     by_name: dict[str, list[Variable]] = {}
     for v in variables:
         by_name.setdefault(v.name, []).append(v)
@@ -105,7 +119,10 @@ class Schedule:
                 if out is None:  # a step that writes its own slots (an interpreter run)
                     what(mem, dims)
                 else:
-                    r = what.op.perform([mem[i] for i in reads], what, dims)
+                    try:
+                        r = what.op.perform([mem[i] for i in reads], what, dims)
+                    except IndexError as exc:  # NumPy's, for an index past a named dim: a shape error
+                        raise ShapeError(f"{what.op.name}: {exc}") from None
                     if type(r) is not np.ndarray:
                         r = np.asarray(r)
                     if r.dtype is not what.dtype and r.dtype != what.dtype:
@@ -120,10 +137,19 @@ def evaluate(outputs, inputs: Mapping | None = None):
     """Evaluate ``outputs`` (a node or a list of nodes) with NumPy, given ``inputs``.
 
     ``inputs`` maps variables (or their names) to values. Returns one value per output: an array,
-    or a NumPy scalar for a 0-d output.
+    or a NumPy scalar for a 0-d output (a dict of them when ``outputs`` is a dict {name: node}).
     """
-    outs, single = flatten_outputs(outputs)
+    keys = None
+    if isinstance(outputs, Mapping):
+        keys, outputs = tuple(outputs), list(outputs.values())
+    if outputs is None or isinstance(outputs, (str, bytes)) or not (
+            isinstance(outputs, Node) or hasattr(outputs, "__iter__")):
+        raise InputError(f"evaluate: outputs must be a node, a list of nodes or a dict {{name: node}}, "
+                         f"got {type(outputs).__name__} {outputs!r:.60}")
+    outs, single = flatten_outputs(outputs, InputError, "evaluate's outputs to be symdiff nodes")
     schedule = Schedule(outs)
-    values, dims = bind_inputs(schedule.variables, inputs or {})
+    values, dims = bind_inputs(schedule.variables, {} if inputs is None else inputs)
     results = [_result(r) for r in schedule.run(values, dims)]
+    if keys is not None:
+        return dict(zip(keys, results))
     return results[0] if single else results

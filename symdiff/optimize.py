@@ -30,7 +30,7 @@ from scipy.optimize import OptimizeResult
 
 from .errors import InputError, SymdiffError
 from .graph import Node, Variable, toposort
-from .types import bind_dims
+from .types import bind_dims, format_shape
 
 __all__ = ["minimize", "compile_function", "OptimizeResult"]
 
@@ -82,7 +82,11 @@ class _Problem:
         for v, a in zip(self.wrt, x0s):
             if not isinstance(v, Variable):
                 raise InputError(f"minimize: wrt must be variables, got {v!r}")
-            a = np.array(a, dtype=np.float64)
+            try:
+                a = np.array(a, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise InputError(f"minimize: the start x0 for {v.name!r} must be numbers (an array of shape "
+                                 f"{format_shape(v.shape)}), got {type(a).__name__} {a!r:.40}") from None
             bind_dims(v.name, v.shape, a.shape, dims)
             self.shapes.append(a.shape)
             self.sizes.append(a.size)
@@ -261,6 +265,10 @@ def minimize(
     ``jac``, ``nit``, ``nfev``, ``success`` and ``message``. ``compiled=False`` evaluates with
     NumPy instead of compiling with ``sd.function`` (no compile time; slower per call).
     """
+    if not isinstance(method, str):
+        raise InputError(f"minimize: method must be a name such as 'newton' or 'trust-exact', got {method!r:.40}")
+    if options is not None and not isinstance(options, Mapping):
+        raise InputError(f"minimize: options must be a dict, got {type(options).__name__}")
     options = dict(options or {})
     prob = _Problem(f, wrt, x0, inputs, compiled)
     name = method.lower()

@@ -112,6 +112,8 @@ def as_shape(shape: Sequence[Dim] | Dim) -> Shape:
     """Validate a user-given shape: a tuple of non-negative ints and identifier-like names."""
     if isinstance(shape, (int, np.integer, str)):
         shape = (shape,)
+    if isinstance(shape, (dict, set, frozenset)) or hasattr(shape, "keys"):  # unordered, or keys only
+        raise ShapeError(f"a shape must be a tuple of ints and dim names, got a {type(shape).__name__} {shape!r:.60}")
     try:
         entries = tuple(shape)
     except TypeError as exc:
@@ -185,7 +187,12 @@ def normalize_axis(op: str, axis, ndim: int) -> tuple[int, ...]:
     """Turn ``axis`` (None, int or tuple, negatives allowed) into a sorted tuple of axes."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if isinstance(axis, (int, np.integer)):
+        axes = (axis,)
+    elif isinstance(axis, (tuple, list, range, np.ndarray)):
+        axes = tuple(axis)
+    else:
+        raise ShapeError(f"{op}: axis must be None, an int or a tuple of ints, got {type(axis).__name__} {axis!r:.40}")
     out = []
     for a in axes:
         if not isinstance(a, (int, np.integer)) or isinstance(a, bool):

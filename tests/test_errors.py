@@ -90,7 +90,7 @@ def test_matmul_scalar_operand():
          ["concatenate", "(2, 3)", "(2, 4)"]),
         ("concat_scalar", lambda: sd.concatenate([sd.scalar("s"), sd.scalar("t")]), ["concatenate", "zero"]),
         ("concat_empty", lambda: sd.concatenate([]), ["concatenate"]),
-        ("stack", lambda: sd.stack([sd.vector("a", 3), sd.vector("b", 4)]), ["concatenate", "(1, 3)", "(1, 4)"]),
+        ("stack", lambda: sd.stack([sd.vector("a", 3), sd.vector("b", 4)]), ["stack", "same shape", "(3,)", "(4,)"]),
         ("index_oob", lambda: sd.vector("v", 3)[3], ["index", "3", "size 3"]),
         ("index_too_many", lambda: sd.vector("v", 3)[0, 0], ["index", "too many"]),
         ("index_fancy", lambda: sd.vector("v", 3)[[0, 3]], ["index", "out of bounds"]),

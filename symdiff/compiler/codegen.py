@@ -79,7 +79,9 @@ def literal(value) -> str:
     v = float(v)
     if np.isinf(v):
         return "np.inf" if v > 0 else "(-np.inf)"
-    return repr(v)
+    if np.isnan(v):
+        return "np.nan"
+    return repr(v)  # round-trips exactly: -0.0, subnormals, 1.7976931348623157e+308
 
 
 def dtype_expr(dtype) -> str:

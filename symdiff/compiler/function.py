@@ -11,21 +11,21 @@ machine code through Numba's own cache.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import sys
-import tempfile
 import time
 import types
+from collections.abc import Mapping
 from typing import Sequence
 
 import numba
 import numpy as np
 from numba import types as nbt
 
+from . import cache as _cache  # first: puts the safe cache locator in front of Numba's
 from ..errors import InputError, ShapeError, SymdiffError
 from ..evaluate import as_input_array
-from ..graph import Variable, flatten_outputs
+from ..graph import Node, Variable, flatten_outputs
 from ..types import format_shape
 from .codegen import Lowering
 
@@ -43,40 +43,50 @@ def cache_dir() -> str:
     return os.environ.get("SYMDIFF_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "symdiff")
 
 
-def _load_module(source: str, key: str, use_disk: bool = True):
-    """Import the kernel source from a file in the cache folder (Numba caches next to it).
+def _kernel_folder() -> str | None:
+    """The real path of the kernel cache folder, created with mode 0700 if missing; ``None`` when
+    it cannot be used (read-only, or unsafe: another user could write it, see ``cache.py``)."""
+    path = cache_dir()
+    try:
+        return _cache.ensure_private_folder(path)
+    except _cache.UnsafeCacheError as exc:
+        _cache.warn_once(path, f"symdiff: not using the kernel cache folder: {exc}; kernels are compiled in memory")
+    except OSError:  # read-only or cannot be created: compile without the disk cache
+        pass
+    return None
 
-    Falls back to a private temporary folder when the cache folder is not writable, and to
-    compiling without a disk cache if loading from the cache fails in any way.
-    """
-    for folder in (cache_dir(), None) if use_disk else ():
+
+def _load_module(source: str, key: str, use_disk: bool = True):
+    """The kernel module of ``source``: imported from its file in the cache folder (Numba caches
+    its machine code beside it), or, when the folder or file cannot be used safely, or loading
+    fails in any way, compiled in memory without a disk cache.
+
+    The file is written with ``mkstemp`` + ``os.replace`` and read back only if it passes the
+    checks of ``cache.read_private_file``; the module runs the source text itself (no ``.pyc``)."""
+    folder = _kernel_folder() if use_disk else None
+    if folder is not None:
+        name = f"symdiff_kernel_{key}"
+        if name in sys.modules:
+            return sys.modules[name]
+        path = os.path.join(folder, f"symdiff_{key}.py")
         try:
-            if folder is None:
-                folder = tempfile.mkdtemp(prefix="symdiff-")
-            os.makedirs(folder, exist_ok=True)
-            path = os.path.join(folder, f"symdiff_{key}.py")
-            if not os.path.exists(path):
-                tmp = f"{path}.{os.getpid()}.tmp"
-                with open(tmp, "w") as fh:
-                    fh.write(source)
-                os.replace(tmp, path)  # atomic: readers never see a half-written file
-            with open(path) as fh:
-                if fh.read() != source:  # a corrupt or foreign file: do not trust it
-                    raise OSError("cache file content mismatch")
-            name = f"symdiff_kernel_{key}"
-            if name in sys.modules:
-                return sys.modules[name]
-            spec = importlib.util.spec_from_file_location(name, path)
-            module = importlib.util.module_from_spec(spec)
+            _cache.claim(folder)
+            data = source.encode()
+            if _cache.read_private_file(path) != data:  # missing, or a corrupt entry: (re)written
+                _cache.write_private_file(path, data)
+            module = types.ModuleType(name)
+            module.__file__ = path
             sys.modules[name] = module  # Numba's cache re-imports the module by name
             try:
-                spec.loader.exec_module(module)
+                exec(compile(source, path, "exec"), module.__dict__)
             except BaseException:  # never leave a half-run module behind for the next try
                 del sys.modules[name]
                 raise
             return module
+        except _cache.UnsafeCacheError as exc:
+            _cache.warn_once(path, f"symdiff: not loading the kernel cache file: {exc}; compiling in memory")
         except Exception:
-            continue
+            pass
     namespace: dict = {}
     exec(compile(source.replace("cache=True", "cache=False"), f"<symdiff {key}>", "exec"), namespace)
     return _Namespace(namespace)
@@ -103,9 +113,12 @@ def _compile_kernel(source: str, sig, strict: bool, entry: str | None = None):
             getattr(module, name).compile(sig)
         except RecursionError:
             raise
-        except Exception:  # e.g. a corrupt cache entry: compile again without the disk cache
+        except Exception:  # e.g. a corrupt cache entry: remove garbage files, compile without the disk cache
+            _cache.repair()
             module = _load_module(source, key, use_disk=False)
             getattr(module, name).compile(sig)
+        if getattr(module, name).stats.cache_misses:  # compiled now: Numba wrote cache files
+            _cache.tighten()
     except RecursionError:
         if strict:
             raise SymdiffError("Numba's compiler hit Python's recursion limit on this graph; use mode='vm'") from None
@@ -168,13 +181,16 @@ class Function:
     """
 
     def __init__(self, inputs: Sequence[Variable], outputs, *, parallel: bool = False, mode: str = "auto"):
-        inputs = list(inputs)
-        for v in inputs:
-            if not isinstance(v, Variable):
-                raise InputError(f"inputs must be variables (sd.tensor(...)), got {v!r:.80}")
-        if len(set(inputs)) != len(inputs):
-            raise InputError("a variable is listed twice among the inputs")
-        outs, self._single = flatten_outputs(outputs)
+        inputs = _check_inputs(inputs)
+        self._keys = None  # the names of dict outputs: calls then return a dict
+        if isinstance(outputs, Mapping):
+            self._keys = tuple(outputs)
+            outputs = list(outputs.values())
+        if outputs is None or isinstance(outputs, (str, bytes)) or not (
+                isinstance(outputs, Node) or hasattr(outputs, "__iter__")):
+            raise InputError(f"function: outputs must be a node, a list of nodes or a dict {{name: node}}; "
+                             f"got {type(outputs).__name__} {outputs!r:.60}")
+        outs, self._single = flatten_outputs(outputs, InputError, "function outputs to be symdiff nodes")
         self.inputs = inputs
         self.outputs = outs
         names = [v.name for v in inputs]
@@ -231,6 +247,8 @@ class Function:
             call = ScalarCall(module.kernel_c.address, len(inputs), len(outs), self._single, wrapper)
         else:  # ready arguments checked in C; every other call goes to the wrapper
             call = _array_call(self._entry, wrapper, inputs, outs, lowering, consts, self._single) or call
+        if self._keys is not None:  # dict outputs: the wrapper's list, keyed by the output names
+            call = _dict_call(wrapper, self._keys)
         # Python looks special methods up on the type: the C call (or the generated wrapper)
         # becomes __call__ of a one-off subclass, so a call is one frame, not two
         self.__class__ = type("Function", (Function,), {"__call__": call, "__module__": __name__})
@@ -250,14 +268,16 @@ class Function:
         self.from_cache = self._call.from_cache  # the interpreter's machine code
 
     # -- calling ----------------------------------------------------------------------------
-    def __call__(self, *args, **kwargs):
-        """The virtual machine's call (a Numba-compiled Function's is its generated wrapper)."""
+    def __call__(self, /, *args, **kwargs):
+        """The virtual machine's call (a Numba-compiled Function's is its generated wrapper).
+        ``self`` is positional-only, so an input may be named ``self`` and passed by keyword."""
         if kwargs or len(args) != len(self.inputs):
             args = self._rebind(args, (), kwargs)
         try:
-            return self._call(*args)
+            out = self._call(*args)
         except (ValueError, IndexError, ZeroDivisionError) as exc:
             raise _kernel_error(exc) from None
+        return out if self._keys is None else dict(zip(self._keys, out))
 
     def _rebind(self, given: tuple, extra: tuple, kwargs: dict) -> list:
         """The slow path of a call: keywords, or a wrong number of arguments."""
@@ -275,6 +295,10 @@ class Function:
         given = [True] * len(args) + [False] * (len(self.inputs) - len(args))
         for name, value in kwargs.items():
             k = self._positions.get(name)
+            if k is None and sum(v.name == name for v in self.inputs) > 1:
+                where = ", ".join(str(j) for j, v in enumerate(self.inputs) if v.name == name)
+                raise InputError(f"argument {name!r} is ambiguous: the inputs at positions {where} are all "
+                                 f"named {name!r}; pass them by position")
             if k is None:
                 known = ", ".join(repr(v.name) for v in self.inputs)
                 raise InputError(f"unknown argument {name!r}; the inputs are {known}")
@@ -318,7 +342,39 @@ def max_jit_lines() -> int:
     """Graphs whose kernels take more generated lines than this (``$SYMDIFF_MAX_JIT_LINES``,
     default 400) run on the virtual machine in ``mode="auto"``: Numba's compile time grows
     with the lines it is given (tens of milliseconds each, more for long dependency chains)."""
-    return int(os.environ.get("SYMDIFF_MAX_JIT_LINES", "400"))
+    text = os.environ.get("SYMDIFF_MAX_JIT_LINES", "400")
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise SymdiffError(f"SYMDIFF_MAX_JIT_LINES must be a non-negative whole number of lines, got {text!r}")
+    return value
+
+
+def _check_inputs(inputs) -> list[Variable]:
+    """``function``'s inputs as a list of distinct variables, or an ``InputError`` saying what is wrong."""
+    if isinstance(inputs, Variable):
+        raise InputError(f"function: inputs must be a list of variables; got the variable {inputs.name!r} "
+                         f"itself: write sd.function([{inputs.name}], ...)")
+    if inputs is None or isinstance(inputs, (Node, str, bytes, Mapping)) or not hasattr(inputs, "__iter__"):
+        raise InputError(f"function: inputs must be a list of variables (sd.tensor(...)), "
+                         f"got {type(inputs).__name__} {inputs!r:.60}")
+    inputs = list(inputs)
+    for k, v in enumerate(inputs):
+        if not isinstance(v, Variable):
+            raise InputError(f"function: input {k} must be a variable (sd.tensor(...)), got {v!r:.80}")
+    if len(set(inputs)) != len(inputs):
+        raise InputError("function: a variable is listed twice among the inputs")
+    return inputs
+
+
+def _dict_call(wrapper, keys: tuple):
+    """``__call__`` for dict outputs: the wrapper's results keyed by the output names."""
+    def call(self, /, *args, **kwargs):
+        return dict(zip(keys, wrapper(*args, **kwargs)))
+
+    return call
 
 
 class _NumpyProgram:
@@ -352,6 +408,8 @@ _NA = _Missing()  # the default of every parameter of a generated wrapper: "not 
 
 def _kernel_error(exc: Exception) -> SymdiffError:
     """A ValueError/IndexError/ZeroDivisionError raised inside a kernel, as a symdiff error."""
+    if isinstance(exc, np.linalg.LinAlgError):  # a singular matrix: NumPy's error, as sd.evaluate gives
+        return exc
     return exc if isinstance(exc, SymdiffError) else ShapeError(str(exc))
 
 

@@ -85,11 +85,27 @@ class Elemwise(Op):
         """Numba lowering: the scalar expression of this op over argument expressions
         (``vector=False``: in a loop that will not be vectorised)."""
         code = self.code if vector or self.scalar_code is None else self.scalar_code
-        return code.format(*args, **self.params)
+        # float params as source literals (inf, nan, -0.0 compile), whether written {p} or {p!r}
+        params = {k: _FloatLiteral(v) if isinstance(v, float) else v for k, v in self.params.items()}
+        return code.format(*args, **params)
 
     def calls_libm(self, node: Node) -> bool:
         """Whether the lowering of ``node`` calls libm (which stops a loop from vectorising)."""
         return self.libm
+
+
+class _FloatLiteral(float):
+    """A float param in a ``code`` template: formats as Numba source (``np.inf``, ``np.nan``, ``-0.0``)."""
+
+    def __repr__(self):
+        from ..compiler.codegen import literal
+
+        return literal(float(self))
+
+    __str__ = __repr__
+
+    def __format__(self, spec):
+        return repr(self) if not spec else float.__format__(self, spec)
 
 
 def unbroadcast(g: Node, like: Node) -> Node:
@@ -555,23 +571,39 @@ abs = _make_unary(Abs)
 sign = _make_unary(Sign)
 
 
+def _real_param(op: str, name: str, value, default=None) -> float:
+    """A real-number parameter of an op as a float, or a ``DTypeError`` naming the op and the argument
+    (``None`` becomes ``default`` where one is given)."""
+    if value is None and default is not None:
+        return default
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        if not (isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf"):
+            raise DTypeError(f"{op}: {name} must be a real number, got {type(value).__name__} {value!r:.40}")
+    return float(value)
+
+
 def leaky_relu(x, alpha: float = 0.01) -> Node:
     """x for x > 0, alpha * x otherwise."""
-    return LeakyRelu(alpha=float(alpha))(x)
+    return LeakyRelu(alpha=_real_param("leaky_relu", "alpha", alpha))(x)
 
 
 def elu(x, alpha: float = 1.0) -> Node:
     """x for x > 0, alpha * (exp(x) - 1) otherwise."""
-    return Elu(alpha=float(alpha))(x)
+    return Elu(alpha=_real_param("elu", "alpha", alpha))(x)
 
 
-def clip(x, lo: float, hi: float) -> Node:
-    """Clamp x to [lo, hi] (``clip(x, -1, 1)`` is the hard tanh)."""
-    if not lo <= hi:
-        from ..errors import SymdiffError
+def clip(x, lo: float | None, hi: float | None) -> Node:
+    """Clamp x to [lo, hi] (``clip(x, -1, 1)`` is the hard tanh); ``None`` leaves that side open,
+    as in ``np.clip``."""
+    from ..errors import SymdiffError
 
+    if lo is None and hi is None:  # NumPy 2 allows it: nothing to clamp
+        return as_node(x)
+    lo = _real_param("clip", "lo", lo, -np.inf)
+    hi = _real_param("clip", "hi", hi, np.inf)
+    if lo > hi:
         raise SymdiffError(f"clip: lo={lo} must not exceed hi={hi}")
-    return Clip(lo=float(lo), hi=float(hi))(x)
+    return Clip(lo=lo, hi=hi)(x)
 
 
 def hard_tanh(x) -> Node:

@@ -15,8 +15,9 @@ from ..batching import shift
 
 
 def _shifted(x, axis):
-    """x - max(x) along axis, with all -inf slices shifted by 0 instead of NaN."""
-    m = np.max(x, axis=axis, keepdims=True)
+    """x - max(x) along axis, with all -inf slices shifted by 0 instead of NaN (and empty slices
+    too: logsumexp of nothing is -inf, softmax of nothing is empty, as in SciPy and JAX)."""
+    m = np.max(x, axis=axis, keepdims=True, initial=-np.inf)
     m = np.where(np.isfinite(m), m, 0)
     return x - m, m
 

@@ -69,7 +69,8 @@ class Max(Reduce):
         hit = equal(x, self.keep(output))
         one, zero = full((), 1.0, D.dtype), full((), 0.0, D.dtype)
         count = sum_(where(hit, one, zero), axis=self.axis, keepdims=True)
-        return [where(hit, self.keep(D) / count, zero)]
+        # no entry equals a NaN maximum: count is 0 and 0 / 0 puts NaN everywhere (as JAX does)
+        return [where(hit, self.keep(D) / count, zero / count)]
 
 
 class Min(Max):

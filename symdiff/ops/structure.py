@@ -49,6 +49,10 @@ def transpose(x, axes=None) -> Node:
     x = as_node(x)
     if axes is None:
         axes = tuple(range(x.ndim))[::-1]
+    if isinstance(axes, (str, bytes)) or not hasattr(axes, "__len__") or any(
+            isinstance(a, (bool, np.bool_)) or not isinstance(a, (int, np.integer)) for a in axes):
+        raise ShapeError(f"transpose: axes must be a tuple of ints (a permutation of the {x.ndim} dims of "
+                         f"{format_shape(x.shape)}), got {axes!r:.60}")
     if len(axes) != x.ndim or any(not -x.ndim <= int(a) < x.ndim for a in axes):
         raise ShapeError(f"transpose: axes {tuple(axes)} do not fit the {x.ndim} dims of {format_shape(x.shape)}")
     axes = tuple(int(a) % x.ndim for a in axes) if x.ndim else ()
@@ -108,8 +112,10 @@ def _split(shape):
 def reshape(x, shape) -> Node:
     """Reshape; one entry may be -1. Named dims must be carried over by name."""
     x = as_node(x)
-    if isinstance(shape, (int, str)):
+    if isinstance(shape, (int, np.integer, str)):
         shape = (shape,)
+    if shape is None or isinstance(shape, (dict, set, frozenset)) or not hasattr(shape, "__iter__"):
+        raise ShapeError(f"reshape: the new shape must be an int or a tuple of ints and dim names, got {shape!r:.60}")
     shape = tuple(shape)
     n_free = sum(1 for d in shape if isinstance(d, int) and d == -1)
     if n_free > 1:
@@ -511,8 +517,16 @@ class IndexGrad(Op):
     def perform(self, values, node, dims):
         g = values[0]
         out = np.zeros(concrete_shape(self.shape, dims), dtype=g.dtype)
-        out[_as_index(self.key)] = g
+        try:
+            out[_as_index(self.key)] = g
+        except IndexError as exc:  # an int index past a named dim, as the forward index reports it
+            raise ShapeError(f"index_grad: {exc}") from None
         return out
+
+    def fusible(self, node) -> bool:
+        """Fused unless an int index into a named dim needs a run-time bounds check (which only
+        the statement lowering raises; fused, an out-of-bounds gradient would be zeros)."""
+        return not _bounds_checks(_NoCtx(), self.shape, self.key, "")
 
     def bprop(self, inputs, output, D):
         return [Index(self.key)(D)]
@@ -682,6 +696,8 @@ class Concatenate(Op):
 
 def concatenate(xs, axis: int = 0) -> Node:
     """Join nodes along an existing axis."""
+    if xs is None or isinstance(xs, (Node, str, bytes)) or not hasattr(xs, "__iter__"):
+        raise ShapeError(f"concatenate: expected a list of nodes, got {type(xs).__name__} {xs!r:.60}")
     xs = [as_node(x) for x in xs]
     if not xs:
         raise ShapeError("concatenate: needs at least one input")
@@ -695,8 +711,12 @@ def concatenate(xs, axis: int = 0) -> Node:
 
 def stack(xs, axis: int = 0) -> Node:
     """Join nodes of equal shape along a new axis."""
+    if xs is None or isinstance(xs, (Node, str, bytes)) or not hasattr(xs, "__iter__"):
+        raise ShapeError(f"stack: expected a list of nodes, got {type(xs).__name__} {xs!r:.60}")
     xs = [as_node(x) for x in xs]
     if not xs:
         raise ShapeError("stack: needs at least one input")
+    if any(x.shape != xs[0].shape for x in xs):
+        raise ShapeError(f"stack: all inputs must have the same shape, got {', '.join(format_shape(x.shape) for x in xs)}")
     (axis,) = normalize_axis("stack", axis, xs[0].ndim + 1)
     return concatenate([expand_dims(x, axis) for x in xs], axis)
