@@ -139,3 +139,7 @@ __all__ = [
     "_softplus_libm", "_softmax_rows",
     "_logsumexp_rows", "_log_softmax_rows",
 ]
+
+from .special import *  # noqa: E402,F401,F403  (scalar special functions, symdiff/compiler/special.py)
+from .special import __all__ as _special_names  # noqa: E402
+__all__ += _special_names
