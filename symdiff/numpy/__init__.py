@@ -490,21 +490,25 @@ from .. import linalg  # noqa: E402  (snp.linalg is symdiff.linalg)
 
 
 # -- NumPy protocol dispatch (np.exp(node), np.sum(node), ndarray * node) --------------------
-_UFUNC_ALIASES = {"absolute": "abs", "true_divide": "divide", "bitwise_and": "logical_and",
-                  "bitwise_or": "logical_or", "bitwise_xor": "logical_xor", "invert": "logical_not",
-                  "conjugate": "positive", "conj": "positive"}
+_UFUNC_ALIASES = {"absolute": "abs", "true_divide": "divide", "conjugate": "positive", "conj": "positive"}
 
 
 def _dispatch_ufunc(ufunc, method, inputs, kwargs):
     if kwargs.get("out") is not None:
         raise SymdiffError(f"np.{ufunc.__name__}: out= is not supported for symdiff nodes")
-    kwargs = {k: v for k, v in kwargs.items() if k != "out"}
+    dt = kwargs.pop("dtype", None)
+    for k in ("out", "casting", "order", "subok"):
+        kwargs.pop(k, None)
+    if kwargs.get("where", True) is not True:
+        raise SymdiffError(f"np.{ufunc.__name__}: where= is not supported for symdiff nodes")
+    kwargs.pop("where", None)
     name = _UFUNC_ALIASES.get(ufunc.__name__, ufunc.__name__)
     if method == "__call__":
         fn = globals().get(name)
         if fn is None:
             return NotImplemented
-        return fn(*inputs, **kwargs)
+        out = fn(*inputs, **kwargs)
+        return out if dt is None else asarray(out, dtype=dt)
     if method == "reduce" and name in ("add", "multiply", "maximum", "minimum", "logical_and", "logical_or"):
         red = {"add": sum, "multiply": globals().get("prod"), "maximum": max, "minimum": min,
                "logical_and": globals().get("all"), "logical_or": globals().get("any")}[name]
