@@ -13,7 +13,9 @@ subexpressions shared.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
+from collections import Counter
 from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
@@ -26,7 +28,7 @@ from . import ops
 if TYPE_CHECKING:
     import sympy as sp
 
-__all__ = ["SympyConversionError", "from_sympy", "latex", "to_sympy"]
+__all__ = ["SympyConversionError", "from_sympy", "latex", "latex_text", "to_sympy"]
 
 
 class SympyConversionError(SymdiffError, ValueError):
@@ -36,27 +38,6 @@ class SympyConversionError(SymdiffError, ValueError):
 # ---------------------------------------------------------------------------------------------
 # symdiff -> SymPy
 # ---------------------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=None)
-def _to_sympy_tables() -> tuple[dict, dict]:
-    """SymPy counterparts of the elementwise ops, by op class name (SymPy is imported on first use)."""
-    import sympy as sp
-
-    unary = {
-        "Neg": lambda a: -a, "Exp": sp.exp, "Log": sp.log, "Log1p": lambda a: sp.log(1 + a),
-        "Expm1": lambda a: sp.exp(a) - 1, "Sqrt": sp.sqrt, "Sin": sp.sin, "Cos": sp.cos, "Tan": sp.tan,
-        "Tanh": sp.tanh, "Sigmoid": lambda a: 1 / (1 + sp.exp(-a)), "Softplus": lambda a: sp.log(1 + sp.exp(a)),
-        "Relu": lambda a: sp.Piecewise((a, a > 0), (0, True)), "Abs": sp.Abs, "Sign": sp.sign,
-        "Cast": lambda a: a, "BroadcastTo": lambda a: a,
-    }
-    binary = {
-        "Add": lambda a, b: a + b, "Sub": lambda a, b: a - b, "Mul": lambda a, b: a * b,
-        "Div": lambda a, b: a / b, "Pow": lambda a, b: a ** b, "Maximum": sp.Max, "Minimum": sp.Min,
-        "Greater": sp.Gt, "GreaterEqual": sp.Ge, "Less": sp.Lt, "LessEqual": sp.Le,
-        "Equal": sp.Eq, "NotEqual": sp.Ne,
-    }
-    return unary, binary
-
-
 def _number(value) -> "sp.Basic":
     """A SymPy number for a constant: integers stay exact, other floats keep every bit."""
     import sympy as sp
@@ -74,79 +55,227 @@ def _number(value) -> "sp.Basic":
 def _op_to_sympy(node: Node, args: list) -> "sp.Basic":
     import sympy as sp
 
-    _UNARY, _BINARY = _to_sympy_tables()
     op = node.op
     kind = type(op).__name__
     if hasattr(op, "sympy_expr"):  # custom elementwise op
         return op.sympy_expr.xreplace(dict(zip(op.sympy_args, args)))
-    if kind in _UNARY:
-        return _UNARY[kind](args[0])
-    if kind in _BINARY:
-        return _BINARY[kind](args[0], args[1])
-    if kind == "Where":
-        return sp.Piecewise((args[1], args[0]), (args[2], True))
-    if kind == "LeakyRelu":
-        a = args[0]
-        return sp.Piecewise((a, a > 0), (_number(op.alpha) * a, True))
-    if kind == "Elu":
-        a = args[0]
-        return sp.Piecewise((a, a > 0), (_number(op.alpha) * (sp.exp(a) - 1), True))
-    if kind == "Clip":
-        return sp.Min(sp.Max(args[0], _number(op.lo)), _number(op.hi))
+    declared = op.to_sympy(args) if hasattr(op, "to_sympy") else None  # the op's own SymPy form
+    if declared is not None:
+        return declared
     raise SympyConversionError(
         f"to_sympy handles scalar and elementwise graphs; {op.name} (shape {node.shape}) is not elementwise"
     )
 
 
-def to_sympy(node: Node, symbols: dict | None = None) -> "sp.Expr":
+# Budgets: SymPy's time grows quickly with the size of what it is given.
+MAX_NODES = 100_000   # default limit on the graph nodes of to_sympy / latex (``max_nodes=``)
+EVALUATE_DEPTH = 40   # deeper graphs are converted with evaluate=False (SymPy's automatic
+                      # simplification queries assumptions recursively, down the whole expression)
+EXPAND_LIMIT = 500    # latex prints one expression up to this many operations (counted as a tree),
+                      # and binds temporaries beyond
+INLINE_LIMIT = 12     # with temporaries, one row holds at most about this many operations
+
+
+def _check_budget(fn: str, n_nodes: int, max_nodes: int | None) -> None:
+    if max_nodes is not None and n_nodes > max_nodes:
+        raise SympyConversionError(
+            f"{fn}: the graph has {n_nodes} nodes, over the limit of max_nodes={max_nodes}; pass "
+            f"max_nodes={n_nodes} (or None) to convert it anyway, or print it with sd.pretty, which is linear"
+        )
+
+
+def _depths(order: list[Node]) -> dict[Node, int]:
+    """The longest path from a leaf to each node (iterative, over a topological order)."""
+    depth: dict[Node, int] = {}
+    for n in order:
+        depth[n] = 1 + max((depth[i] for i in n.inputs), default=-1)
+    return depth
+
+
+def _variable_symbol(n: Variable, used_names: set) -> "sp.Symbol":
+    import sympy as sp
+
+    # a second variable with an existing name gets a distinct symbol of that name
+    sym = sp.Dummy(n.name, real=True) if n.name in used_names else sp.Symbol(n.name, real=True)
+    used_names.add(n.name)
+    return sym
+
+
+def _leaf_to_sympy(n: Node, symbols: dict, used_names: set) -> "sp.Basic":
+    if isinstance(n, Variable):
+        if n not in symbols:
+            symbols[n] = _variable_symbol(n, used_names)
+        return symbols[n]
+    v = n.value
+    if v.size == 0 or not np.all(v == v.flat[0]):
+        raise SympyConversionError(f"to_sympy: a constant array of shape {v.shape} with different entries is not elementwise")
+    return _number(v.flat[0])
+
+
+def to_sympy(node: Node, symbols: dict | None = None, *, max_nodes: int | None = MAX_NODES) -> "sp.Expr":
     """The SymPy expression of a scalar or elementwise graph.
 
     Each variable becomes ``sympy.Symbol(name, real=True)``. Pass a dict as ``symbols`` to choose
     the symbols ({variable node: symbol}); variables missing from it are added to it, so it also
     tells which symbol stands for which variable. Raises ``SympyConversionError`` for
-    non-elementwise ops (``sum``, ``matmul``, indexing, ...) and constant arrays of mixed values.
+    non-elementwise ops (``sum``, ``matmul``, indexing, ...), constant arrays of mixed values, and
+    graphs of more than ``max_nodes`` nodes (None: no limit). Graphs deeper than ``EVALUATE_DEPTH``
+    operations are built with ``sympy.evaluate(False)`` (SymPy's automatic simplification would
+    recurse down the whole expression at every step); the walk itself never recurses.
     """
+    import contextlib
+
     import sympy as sp
 
     if not isinstance(node, Node):
         raise SympyConversionError(f"to_sympy takes a symdiff node, got {type(node).__name__}")
     symbols = {} if symbols is None else symbols
     used_names = {str(s) for s in symbols.values()}
+    order = toposort([node])
+    _check_budget("to_sympy", len(order), max_nodes)
+    deep = _depths(order)[node] > EVALUATE_DEPTH
     exprs: dict[Node, sp.Basic] = {}
-    for n in toposort([node]):
-        if isinstance(n, Variable):
-            if n not in symbols:
-                # a second variable with an existing name gets a distinct symbol of that name
-                sym = sp.Dummy(n.name, real=True) if n.name in used_names else sp.Symbol(n.name, real=True)
-                symbols[n] = sym
-                used_names.add(n.name)
-            exprs[n] = symbols[n]
-        elif isinstance(n, Constant):
-            v = n.value
-            if v.size == 0 or not np.all(v == v.flat[0]):
-                raise SympyConversionError(f"to_sympy: a constant array of shape {v.shape} with different entries is not elementwise")
-            exprs[n] = _number(v.flat[0])
-        else:
-            exprs[n] = _op_to_sympy(n, [exprs[i] for i in n.inputs])
+    with sp.evaluate(False) if deep else contextlib.nullcontext():
+        for n in order:
+            if n.op is None:
+                exprs[n] = _leaf_to_sympy(n, symbols, used_names)
+            else:
+                exprs[n] = _op_to_sympy(n, [exprs[i] for i in n.inputs])
+            hash(exprs[n])  # hashes are cached per expression: computed here, level by level, never deep
     return exprs[node]
 
 
-def latex(node: Node, *, cse: bool = False) -> str:
-    """LaTeX for a scalar or elementwise graph, written by SymPy's LaTeX printer.
+# ---------------------------------------------------------------------------------------------
+# LaTeX
+# ---------------------------------------------------------------------------------------------
+_PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")  # SymPy typesets these with letters, digits,
+                                                     # _{} ^{} and Greek-letter macros only
+_TEX_TEXT = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#",
+             "^": r"\^{}", "_": r"\_", "%": r"\%", "~": r"\~{}"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
-    ``cse=True`` binds common subexpressions to temporaries ``t_0, t_1, ...`` and returns an
-    ``aligned`` block, which keeps higher derivatives readable.
+
+def latex_text(text: str) -> str:
+    r"""``text`` typeset literally in math mode: ``\text{...}`` with every LaTeX special character
+    escaped and control characters dropped, so a name such as ``\input{x}`` is printed, never run."""
+    cleaned = _CONTROL.sub(" ", str(text))
+    return r"\text{" + "".join(_TEX_TEXT.get(c, c) for c in cleaned) + "}"
+
+
+def _safe_symbol_names(symbols) -> dict:
+    """``symbol_names`` for SymPy's printer: names that are not plain identifiers become escaped text."""
+    return {s: latex_text(s.name) for s in symbols if not _PLAIN_NAME.match(s.name)}
+
+
+def latex(node, *, cse: bool = False, max_nodes: int | None = MAX_NODES) -> str:
+    r"""LaTeX for a scalar or elementwise graph, written by SymPy's LaTeX printer.
+
+    Variable names are escaped (``\text{...}``) unless they are plain identifiers, so a name can
+    never inject LaTeX commands. Small graphs print as one expression; ``cse=True`` binds common
+    subexpressions to temporaries ``t_{0}, t_{1}, ...`` and returns an ``aligned`` block, which keeps
+    higher derivatives readable. Larger graphs (more than ``EXPAND_LIMIT`` operations written out,
+    or deeper than ``EVALUATE_DEPTH``) always print with temporaries for the graph's shared and
+    long subexpressions, one row per temporary, so the text and the time grow with the graph, not
+    with its expansion. ``node`` may also be a dict ``{name: node}``: one block, a row per output.
+    Graphs of more than ``max_nodes`` nodes (None: no limit) raise ``SympyConversionError``.
     """
+    if isinstance(node, Mapping):
+        pairs = [(latex_text(k), v) for k, v in node.items()]
+        return "\n".join(latex_rows(pairs, cse=cse, max_nodes=max_nodes))
+    if not isinstance(node, Node):
+        raise SympyConversionError(f"latex takes a symdiff node or a dict of nodes, got {type(node).__name__}")
+    return "\n".join(latex_rows([(None, node)], cse=cse, max_nodes=max_nodes))
+
+
+def _tree_sizes(order: list[Node], cap: int) -> dict[Node, int]:
+    """Operations in each node's expression written out as a tree (shared inputs counted at every
+    use), capped at ``cap + 1`` so that the count stays cheap."""
+    size: dict[Node, int] = {}
+    for n in order:
+        size[n] = 0 if n.op is None else min(cap + 1, 1 + sum(size[i] for i in n.inputs))
+    return size
+
+
+def latex_rows(pairs: list, *, cse: bool = False, max_nodes: int | None = MAX_NODES) -> list[str]:
+    r"""LaTeX lines for ``[(label, node), ...]`` (labels are LaTeX; ``None`` for one bare output).
+
+    Small graphs: one line ``label = expr`` per output (the bare expression for one unlabelled
+    output). Otherwise one ``aligned`` block: the temporaries, then ``label &= expr`` per output."""
     import sympy as sp
 
-    expr = to_sympy(node)
+    for _, n in pairs:
+        if not isinstance(n, Node):
+            raise SympyConversionError(f"latex takes symdiff nodes, got {type(n).__name__}")
+    order = toposort([n for _, n in pairs])
+    _check_budget("latex", len(order), max_nodes)
+    depth = _depths(order)
+    size = _tree_sizes(order, EXPAND_LIMIT)
+    small = all(size[n] <= EXPAND_LIMIT and depth[n] <= EVALUATE_DEPTH for _, n in pairs)
+    if not small:
+        return [_latex_with_temporaries(pairs, order)]
+    symbols: dict = {}
+    exprs = [to_sympy(n, symbols, max_nodes=None) for _, n in pairs]
+    names = _safe_symbol_names(symbols.values())
     if not cse:
-        return sp.latex(expr)
-    temps, (reduced,) = sp.cse(expr, symbols=sp.numbered_symbols("t", real=True))
-    if not temps:
-        return sp.latex(reduced)
-    rows = [f"{sp.latex(t)} &= {sp.latex(e)}" for t, e in temps]
-    rows.append(f"f &= {sp.latex(reduced)}")
+        texts = [sp.latex(e, symbol_names=names) for e in exprs]
+        if len(pairs) == 1 and pairs[0][0] is None:
+            return texts
+        return [f"{label} = {t}" for (label, _), t in zip(pairs, texts)]
+    # SymPy's common subexpression elimination on the expanded expressions
+    temp = _temporary_prefix(symbols.values())
+    temps, reduced = sp.cse(exprs, symbols=(sp.Symbol(f"{temp}_{k}", real=True) for k in itertools.count()))
+    if not temps and len(pairs) == 1 and pairs[0][0] is None:
+        return [sp.latex(reduced[0], symbol_names=names)]
+    rows = [f"{sp.latex(t)} &= {sp.latex(e, symbol_names=names)}" for t, e in temps]
+    rows += [f"{label if label is not None else 'f'} &= {sp.latex(e, symbol_names=names)}"
+             for (label, _), e in zip(pairs, reduced)]
+    return ["\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"]
+
+
+def _temporary_prefix(symbols) -> str:
+    """A letter for temporaries that no variable's printed name starts with."""
+    taken = {re.split(r"[_^0-9]", s.name, maxsplit=1)[0] for s in symbols}
+    for letter in ("t", "u", "s", "w", "tau", "theta"):
+        if letter not in taken:
+            return letter
+    return "tmp"
+
+
+def _latex_with_temporaries(pairs: list, order: list[Node]) -> str:
+    """The ``aligned`` block of ``latex_rows`` for large graphs, in one walk over the graph: a node
+    used more than once, or whose written-out expression would exceed ``INLINE_LIMIT`` operations,
+    becomes a temporary row; every row is a small SymPy expression over variables and temporaries."""
+    import sympy as sp
+
+    uses: Counter = Counter()
+    for n in order:
+        for i in dict.fromkeys(n.inputs):
+            uses[i] += 1
+    outputs = {n for _, n in pairs}
+    symbols: dict = {}
+    used_names: set = set()
+    for n in order:
+        if isinstance(n, Variable):
+            symbols[n] = _variable_symbol(n, used_names)
+    names = _safe_symbol_names(symbols.values())
+    temp = _temporary_prefix(symbols.values())
+    expr: dict[Node, sp.Basic] = {}
+    ops: dict[Node, int] = {}   # operations in expr[n] (0 for a leaf or a temporary)
+    rows: list[str] = []
+    with sp.evaluate(False):  # rows as the graph has them: no simplification, whose cost grows with depth
+        for n in order:
+            if n.op is None:
+                expr[n], ops[n] = _leaf_to_sympy(n, symbols, used_names), 0
+                continue
+            e = _op_to_sympy(n, [expr[i] for i in n.inputs])
+            k = 1 + sum(ops[i] for i in n.inputs)
+            if uses[n] > 1 or (uses[n] and n in outputs) or (uses[n] and k > INLINE_LIMIT):
+                sym = sp.Symbol(f"{temp}_{len(rows) + 1}", real=True)
+                rows.append(f"{sp.latex(sym)} &= {sp.latex(e, symbol_names=names)}")
+                e, k = sym, 0
+            expr[n], ops[n] = e, k
+        for label, n in pairs:
+            rows.append(f"{label if label is not None else 'f'} &= {sp.latex(expr[n], symbol_names=names)}")
     return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
 
 

@@ -80,6 +80,15 @@ class Elemwise(Op):
         return P.union(mats)
 
     nondifferentiable_inputs: tuple = ()  # positions that carry no derivative (where's condition)
+    sympy = None  # its SymPy form ``(sympy_module, *args) -> expr``, for to_sympy / latex
+
+    def to_sympy(self, args: list):
+        """The SymPy expression of this op applied to SymPy ``args`` (``None``: it has none)."""
+        if type(self).sympy is None:
+            return None
+        import sympy as sp
+
+        return type(self).sympy(sp, *args)
 
     def emit(self, args: list[str], node: Node, vector: bool = True) -> str:
         """Numba lowering: the scalar expression of this op over argument expressions
@@ -129,6 +138,7 @@ def unbroadcast(g: Node, like: Node) -> Node:
 # ---------------------------------------------------------------------------------------------
 class Add(Elemwise):
     name, nin, numpy, code = "add", 2, np.add, "({0} + {1})"
+    sympy = staticmethod(lambda sp, a, b: a + b)  # its SymPy form, for to_sympy/latex
     commutative = True  # x + y and y + x are one common subexpression
 
     def grad(self, inputs, output, D):
@@ -137,6 +147,7 @@ class Add(Elemwise):
 
 class Sub(Elemwise):
     name, nin, numpy, code = "sub", 2, np.subtract, "({0} - {1})"
+    sympy = staticmethod(lambda sp, a, b: a - b)  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         return [D, -D]
@@ -144,6 +155,7 @@ class Sub(Elemwise):
 
 class Mul(Elemwise):
     name, nin, numpy, code = "mul", 2, np.multiply, "({0} * {1})"
+    sympy = staticmethod(lambda sp, a, b: a * b)  # its SymPy form, for to_sympy/latex
     commutative = True
 
     def grad(self, inputs, output, D):
@@ -153,6 +165,7 @@ class Mul(Elemwise):
 
 class Div(Elemwise):
     name, nin, numpy, code = "div", 2, np.divide, "({0} / {1})"
+    sympy = staticmethod(lambda sp, a, b: a / b)  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         a, b = inputs
@@ -161,6 +174,7 @@ class Div(Elemwise):
 
 class Pow(Elemwise):
     name, nin, numpy, code = "pow", 2, np.power, "({0} ** {1})"
+    sympy = staticmethod(lambda sp, a, b: a ** b)  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         a, b = inputs
@@ -202,6 +216,7 @@ def _tie_weight(p: Node, q: Node, dtype) -> Node:
 
 class Maximum(Elemwise):
     name, nin, numpy, code = "maximum", 2, np.maximum, "_maximum({0}, {1})"
+    sympy = staticmethod(lambda sp, a, b: sp.Max(a, b))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         a, b = inputs
@@ -210,6 +225,7 @@ class Maximum(Elemwise):
 
 class Minimum(Elemwise):
     name, nin, numpy, code = "minimum", 2, np.minimum, "_minimum({0}, {1})"
+    sympy = staticmethod(lambda sp, a, b: sp.Min(a, b))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         a, b = inputs
@@ -228,30 +244,37 @@ class Compare(Elemwise):
 
 class Greater(Compare):
     name, numpy, code = "greater", np.greater, "({0} > {1})"
+    sympy = staticmethod(lambda sp, a, b: sp.Gt(a, b))  # its SymPy form, for to_sympy/latex
 
 
 class GreaterEqual(Compare):
     name, numpy, code = "greater_equal", np.greater_equal, "({0} >= {1})"
+    sympy = staticmethod(lambda sp, a, b: sp.Ge(a, b))  # its SymPy form, for to_sympy/latex
 
 
 class Less(Compare):
     name, numpy, code = "less", np.less, "({0} < {1})"
+    sympy = staticmethod(lambda sp, a, b: sp.Lt(a, b))  # its SymPy form, for to_sympy/latex
 
 
 class LessEqual(Compare):
     name, numpy, code = "less_equal", np.less_equal, "({0} <= {1})"
+    sympy = staticmethod(lambda sp, a, b: sp.Le(a, b))  # its SymPy form, for to_sympy/latex
 
 
 class Equal(Compare):
     name, numpy, code = "equal", np.equal, "({0} == {1})"
+    sympy = staticmethod(lambda sp, a, b: sp.Eq(a, b))  # its SymPy form, for to_sympy/latex
 
 
 class NotEqual(Compare):
     name, numpy, code = "not_equal", np.not_equal, "({0} != {1})"
+    sympy = staticmethod(lambda sp, a, b: sp.Ne(a, b))  # its SymPy form, for to_sympy/latex
 
 
 class Where(Elemwise):
     name, nin, numpy, code = "where", 3, np.where, "({1} if {0} else {2})"
+    sympy = staticmethod(lambda sp, c, a, b: sp.Piecewise((a, c), (b, True)))  # its SymPy form, for to_sympy/latex
     accepts_bool = True
     nondifferentiable_inputs = (0,)
 
@@ -278,6 +301,7 @@ class Where(Elemwise):
 # ---------------------------------------------------------------------------------------------
 class Neg(Elemwise):
     name, numpy, code = "neg", np.negative, "(-{0})"
+    sympy = staticmethod(lambda sp, a: -a)  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         return [-D]
@@ -285,6 +309,7 @@ class Neg(Elemwise):
 
 class Exp(Elemwise):
     name, numpy, code = "exp", np.exp, "_exp({0})"  # vectorisable, see compiler/fastmath.py
+    sympy = staticmethod(lambda sp, a: sp.exp(a))  # its SymPy form, for to_sympy/latex
     scalar_code = "np.exp({0})"
 
     def grad(self, inputs, output, D):
@@ -293,6 +318,7 @@ class Exp(Elemwise):
 
 class Log(Elemwise):
     name, numpy, code = "log", np.log, "_log({0})"  # vectorisable, see compiler/fastmath.py
+    sympy = staticmethod(lambda sp, a: sp.log(a))  # its SymPy form, for to_sympy/latex
     scalar_code = "np.log({0})"
 
     def grad(self, inputs, output, D):
@@ -301,6 +327,7 @@ class Log(Elemwise):
 
 class Log1p(Elemwise):
     name, numpy, code = "log1p", np.log1p, "_log1p({0})"  # vectorisable, see compiler/fastmath.py
+    sympy = staticmethod(lambda sp, a: sp.log(1 + a))  # its SymPy form, for to_sympy/latex
     scalar_code = "np.log1p({0})"
 
     def grad(self, inputs, output, D):
@@ -309,6 +336,7 @@ class Log1p(Elemwise):
 
 class Expm1(Elemwise):
     name, numpy, code, libm = "expm1", np.expm1, "np.expm1({0})", True
+    sympy = staticmethod(lambda sp, a: sp.exp(a) - 1)  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         return [D * (output + 1.0)]
@@ -316,6 +344,7 @@ class Expm1(Elemwise):
 
 class Sqrt(Elemwise):
     name, numpy, code = "sqrt", np.sqrt, "np.sqrt({0})"
+    sympy = staticmethod(lambda sp, a: sp.sqrt(a))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         return [D / (2.0 * output)]
@@ -323,6 +352,7 @@ class Sqrt(Elemwise):
 
 class Sin(Elemwise):
     name, numpy, code, libm = "sin", np.sin, "np.sin({0})", True
+    sympy = staticmethod(lambda sp, a: sp.sin(a))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         return [D * cos(inputs[0])]
@@ -330,6 +360,7 @@ class Sin(Elemwise):
 
 class Cos(Elemwise):
     name, numpy, code, libm = "cos", np.cos, "np.cos({0})", True
+    sympy = staticmethod(lambda sp, a: sp.cos(a))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         return [-(D * sin(inputs[0]))]
@@ -337,6 +368,7 @@ class Cos(Elemwise):
 
 class Tan(Elemwise):
     name, numpy, code, libm = "tan", np.tan, "np.tan({0})", True
+    sympy = staticmethod(lambda sp, a: sp.tan(a))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         return [D * (1.0 + output * output)]
@@ -344,6 +376,7 @@ class Tan(Elemwise):
 
 class Tanh(Elemwise):
     name, numpy, code = "tanh", np.tanh, "_tanh({0})"  # vectorisable, see compiler/fastmath.py
+    sympy = staticmethod(lambda sp, a: sp.tanh(a))  # its SymPy form, for to_sympy/latex
     scalar_code = "np.tanh({0})"
 
     def grad(self, inputs, output, D):
@@ -362,6 +395,7 @@ class Sigmoid(Elemwise):
     """1 / (1 + exp(-x)), evaluated without overflow for any x."""
 
     name, numpy, code, scalar_code = "sigmoid", staticmethod(_sigmoid), "_sigmoid({0})", "_sigmoid_libm({0})"
+    sympy = staticmethod(lambda sp, a: 1 / (1 + sp.exp(-a)))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         return [D * (output * (1.0 - output))]
@@ -375,6 +409,7 @@ class Softplus(Elemwise):
     """log(1 + exp(x)), evaluated without overflow for any x."""
 
     name, numpy, code, scalar_code = "softplus", staticmethod(_softplus), "_softplus({0})", "_softplus_libm({0})"
+    sympy = staticmethod(lambda sp, a: sp.log(1 + sp.exp(a)))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         return [D * sigmoid(inputs[0])]
@@ -382,6 +417,7 @@ class Softplus(Elemwise):
 
 class Relu(Elemwise):
     name, code = "relu", "_maximum({0}, 0.0)"
+    sympy = staticmethod(lambda sp, a: sp.Piecewise((a, a > 0), (0, True)))  # its SymPy form, for to_sympy/latex
 
     @staticmethod
     def numpy(x):
@@ -398,6 +434,12 @@ class LeakyRelu(Elemwise):
         x = values[0]
         return np.where(x > 0, x, self.alpha * x)
 
+    def to_sympy(self, args):
+        import sympy as sp
+
+        a = args[0]
+        return sp.Piecewise((a, a > 0), (sp.Float(self.alpha) * a, True))
+
     def grad(self, inputs, output, D):
         return [where(greater(inputs[0], 0.0), D, self.alpha * D)]
 
@@ -409,12 +451,19 @@ class Elu(Elemwise):
         x = values[0]
         return np.where(x > 0, x, self.alpha * np.expm1(np.minimum(x, 0)))
 
+    def to_sympy(self, args):
+        import sympy as sp
+
+        a = args[0]
+        return sp.Piecewise((a, a > 0), (sp.Float(self.alpha) * (sp.exp(a) - 1), True))
+
     def grad(self, inputs, output, D):
         return [where(greater(inputs[0], 0.0), D, D * (output + self.alpha))]
 
 
 class Abs(Elemwise):
     name, numpy, code = "abs", np.abs, "abs({0})"
+    sympy = staticmethod(lambda sp, a: sp.Abs(a))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         return [D * sign(inputs[0])]
@@ -422,6 +471,7 @@ class Abs(Elemwise):
 
 class Sign(Elemwise):
     name, numpy, code, piecewise_constant = "sign", np.sign, "np.sign({0})", True
+    sympy = staticmethod(lambda sp, a: sp.sign(a))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         return [zeros_like(inputs[0])]
@@ -434,6 +484,14 @@ class Clip(Elemwise):
 
     def perform(self, values, node, dims):
         return np.clip(values[0], self.lo, self.hi)
+
+    def to_sympy(self, args):
+        import sympy as sp
+
+        def num(v):
+            return sp.oo if v == np.inf else -sp.oo if v == -np.inf else sp.Float(v)
+
+        return sp.Min(sp.Max(args[0], num(self.lo)), num(self.hi))
 
     def grad(self, inputs, output, D):
         x = inputs[0]
@@ -644,6 +702,7 @@ class Cast(Elemwise):
     """Change the float dtype (float32 <-> float64)."""
 
     name, code = "cast", "np.{dtype}({0})"
+    sympy = staticmethod(lambda sp, a: a)  # its SymPy form, for to_sympy/latex
     accepts_bool = True
 
     def infer(self, x):

@@ -71,6 +71,7 @@ def _check_float(op: str, arg: str, value) -> float:
 # ---------------------------------------------------------------------------------------------
 class Arcsin(Elemwise):
     name, numpy, code, libm = "arcsin", np.arcsin, "np.arcsin({0})", True
+    sympy = staticmethod(lambda sp, a: sp.asin(a))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         x = inputs[0]  # 1 / sqrt(1 - x^2), factored so that it stays accurate near |x| = 1
@@ -79,6 +80,7 @@ class Arcsin(Elemwise):
 
 class Arccos(Elemwise):
     name, numpy, code, libm = "arccos", np.arccos, "np.arccos({0})", True
+    sympy = staticmethod(lambda sp, a: sp.acos(a))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         x = inputs[0]
@@ -87,6 +89,7 @@ class Arccos(Elemwise):
 
 class Arctan(Elemwise):
     name, numpy, code, libm = "arctan", np.arctan, "np.arctan({0})", True
+    sympy = staticmethod(lambda sp, a: sp.atan(a))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         x = inputs[0]
@@ -95,6 +98,7 @@ class Arctan(Elemwise):
 
 class Sinh(Elemwise):
     name, numpy, code, libm = "sinh", np.sinh, "np.sinh({0})", True
+    sympy = staticmethod(lambda sp, a: sp.sinh(a))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         return [D * cosh(inputs[0])]
@@ -102,6 +106,7 @@ class Sinh(Elemwise):
 
 class Cosh(Elemwise):
     name, numpy, code, libm = "cosh", np.cosh, "np.cosh({0})", True
+    sympy = staticmethod(lambda sp, a: sp.cosh(a))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         return [D * sinh(inputs[0])]
@@ -109,6 +114,7 @@ class Cosh(Elemwise):
 
 class Arcsinh(Elemwise):
     name, numpy, code, libm = "arcsinh", np.arcsinh, "np.arcsinh({0})", True
+    sympy = staticmethod(lambda sp, a: sp.asinh(a))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         return [D / hypot(inputs[0], 1.0)]  # 1 / sqrt(x^2 + 1) without overflow for large x
@@ -116,6 +122,7 @@ class Arcsinh(Elemwise):
 
 class Arccosh(Elemwise):
     name, numpy, code, libm = "arccosh", np.arccosh, "np.arccosh({0})", True
+    sympy = staticmethod(lambda sp, a: sp.acosh(a))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         x = inputs[0]  # 1 / sqrt(x^2 - 1) without overflow for large x
@@ -124,6 +131,7 @@ class Arccosh(Elemwise):
 
 class Arctanh(Elemwise):
     name, numpy, code, libm = "arctanh", np.arctanh, "np.arctanh({0})", True
+    sympy = staticmethod(lambda sp, a: sp.atanh(a))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         x = inputs[0]
@@ -134,6 +142,7 @@ class Arctan2(Elemwise):
     """The angle of the point (x, y): ``arctan2(y, x)``."""
 
     name, nin, numpy, code, libm = "arctan2", 2, np.arctan2, "np.arctan2({0}, {1})", True
+    sympy = staticmethod(lambda sp, y, x: sp.atan2(y, x))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         y, x = inputs
@@ -145,6 +154,7 @@ class Hypot(Elemwise):
     """sqrt(x^2 + y^2) without overflow or underflow."""
 
     name, nin, numpy, code, libm = "hypot", 2, np.hypot, "np.hypot({0}, {1})", True
+    sympy = staticmethod(lambda sp, a, b: sp.sqrt(a ** 2 + b ** 2))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         a, b = inputs
@@ -164,6 +174,7 @@ def _float64_arg(arg: str, node: Node) -> str:
 
 class Log2(Elemwise):
     name, numpy, code, libm = "log2", np.log2, "np.log2({0})", True
+    sympy = staticmethod(lambda sp, a: sp.log(a, 2))  # its SymPy form, for to_sympy/latex
 
     def emit(self, args, node, vector=True):
         return self.code.format(_float64_arg(args[0], node))
@@ -174,6 +185,7 @@ class Log2(Elemwise):
 
 class Log10(Elemwise):
     name, numpy, code, libm = "log10", np.log10, "np.log10({0})", True
+    sympy = staticmethod(lambda sp, a: sp.log(a, 10))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         return [D / (inputs[0] * _LN10)]
@@ -181,6 +193,7 @@ class Log10(Elemwise):
 
 class Exp2(Elemwise):
     name, numpy, code, libm = "exp2", np.exp2, "np.exp2({0})", True
+    sympy = staticmethod(lambda sp, a: 2 ** a)  # its SymPy form, for to_sympy/latex
 
     def emit(self, args, node, vector=True):
         return self.code.format(_float64_arg(args[0], node))
@@ -193,6 +206,7 @@ class Cbrt(Elemwise):
     """The real cube root (negative for negative x)."""
 
     name, numpy, code, libm = "cbrt", np.cbrt, "np.cbrt({0})", True
+    sympy = staticmethod(lambda sp, a: sp.sign(a) * sp.Abs(a) ** sp.Rational(1, 3))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         return [D / (3.0 * output * output)]
@@ -202,6 +216,7 @@ class Logaddexp(Elemwise):
     """log(exp(a) + exp(b)) as max(a, b) + log1p(exp(-|a - b|)): finite for any finite inputs."""
 
     name, nin, numpy = "logaddexp", 2, np.logaddexp
+    sympy = staticmethod(lambda sp, a, b: sp.log(sp.exp(a) + sp.exp(b)))  # its SymPy form, for to_sympy/latex
     # equal inputs first: that keeps logaddexp(inf, inf) = inf (inf - inf would give NaN)
     code = "({0} + 0.6931471805599453 if {0} == {1} else _maximum({0}, {1}) + _log1p(_exp(-abs({0} - {1}))))"
     scalar_code = "np.logaddexp({0}, {1})"
@@ -215,6 +230,7 @@ class Logaddexp2(Elemwise):
     """log2(2**a + 2**b) as max(a, b) + log2(1 + 2**-|a - b|)."""
 
     name, nin, numpy = "logaddexp2", 2, np.logaddexp2
+    sympy = staticmethod(lambda sp, a, b: sp.log(2 ** a + 2 ** b, 2))  # its SymPy form, for to_sympy/latex
     code = ("({0} + 1.0 if {0} == {1} else _maximum({0}, {1}) + "
             "_log1p(_exp(-abs({0} - {1}) * 0.6931471805599453)) * 1.4426950408889634)")
     scalar_code = "np.logaddexp2({0}, {1})"
@@ -248,6 +264,7 @@ class Sinc(Elemwise):
     """sin(pi x) / (pi x), 1 at x = 0 (NumPy's normalised sinc)."""
 
     name, numpy, code, libm = "sinc", np.sinc, "np.sinc({0})", True
+    sympy = staticmethod(lambda sp, a: sp.sinc(sp.pi * a))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         return [D * _sinc_derivative(inputs[0], output)]
@@ -265,14 +282,17 @@ class _Rounding(Elemwise):
 
 class Floor(_Rounding):
     name, numpy, code = "floor", np.floor, "np.floor({0})"
+    sympy = staticmethod(lambda sp, a: sp.floor(a))  # its SymPy form, for to_sympy/latex
 
 
 class Ceil(_Rounding):
     name, numpy, code = "ceil", np.ceil, "np.ceil({0})"
+    sympy = staticmethod(lambda sp, a: sp.ceiling(a))  # its SymPy form, for to_sympy/latex
 
 
 class Trunc(_Rounding):
     name, numpy, code = "trunc", np.trunc, "np.trunc({0})"
+    sympy = staticmethod(lambda sp, a: sp.sign(a) * sp.floor(sp.Abs(a)))  # its SymPy form, for to_sympy/latex
 
 
 class Rint(_Rounding):
@@ -305,6 +325,7 @@ class FloorDivide(_Rounding):
 
     # Python's float // in Numba is NumPy's npy_divmod, infinities, NaN and b == 0 included
     name, nin, numpy, code, libm = "floor_divide", 2, np.floor_divide, "({0} // {1})", True
+    sympy = staticmethod(lambda sp, a, b: sp.floor(a / b))  # its SymPy form, for to_sympy/latex
 
 
 # ---------------------------------------------------------------------------------------------
@@ -315,6 +336,7 @@ class Mod(Elemwise):
 
     # Python's float % in Numba is exactly NumPy's remainder (signed zeros, inf, b == 0 included)
     name, nin, numpy, code, libm = "mod", 2, np.remainder, "({0} % {1})", True
+    sympy = staticmethod(lambda sp, a, b: sp.Mod(a, b))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         a, b = inputs
@@ -335,6 +357,7 @@ class Copysign(Elemwise):
     """|x| with the sign of y."""
 
     name, nin, numpy, code = "copysign", 2, np.copysign, "np.copysign({0}, {1})"
+    sympy = staticmethod(lambda sp, a, b: sp.Abs(a) * sp.sign(b))  # its SymPy form, for to_sympy/latex
     nondifferentiable_inputs = (1,)  # the sign of y: zero derivative (no sparsity entries)
 
     def grad(self, inputs, output, D):
@@ -359,6 +382,7 @@ class Fmax(Elemwise):
     """The larger input, ignoring NaN (NaN only where both are NaN)."""
 
     name, nin, numpy = "fmax", 2, np.fmax
+    sympy = staticmethod(lambda sp, a, b: sp.Max(a, b))  # its SymPy form, for to_sympy/latex
     code = "({0} if ({0} >= {1} or {1} != {1}) else {1})"
 
     def grad(self, inputs, output, D):
@@ -371,6 +395,7 @@ class Fmin(Elemwise):
     """The smaller input, ignoring NaN (NaN only where both are NaN)."""
 
     name, nin, numpy = "fmin", 2, np.fmin
+    sympy = staticmethod(lambda sp, a, b: sp.Min(a, b))  # its SymPy form, for to_sympy/latex
     code = "({0} if ({0} <= {1} or {1} != {1}) else {1})"
 
     def grad(self, inputs, output, D):

@@ -172,6 +172,10 @@ class BroadcastTo(Op):
         """Fused into elementwise loops: the loop reads the input with broadcast indexing."""
         return args[0]
 
+    def to_sympy(self, args):
+        """Elementwise, a broadcast is its input."""
+        return args[0]
+
     def bprop(self, inputs, output, D):
         from .elementwise import unbroadcast
 
