@@ -1,7 +1,8 @@
 """Special functions (symdiff.ops.special, symdiff.scipy.special): values against scipy.special
 (and mpmath where SciPy itself loses digits), ONE compiled kernel holding every op against both,
-gradients against central differences, second derivatives against JAX, float32, vmap, a sparse
-Hessian, SciPy's edge conventions and the errors for bad static arguments."""
+gradients against central differences, Hessians against scipy.special closed forms (both routes),
+JAX's gradient conventions at the domain edges, float32, vmap, a sparse Hessian, the virtual
+machine, SciPy's edge values and the errors for bad static arguments."""
 import math
 import subprocess
 import sys
@@ -463,6 +464,16 @@ def test_edge_values_both_routes():
             for node, g, want in zip(nodes, route, wants):
                 _close(g, want, 1e-15, 0, f"{node.op.name} at the edges")
     assert math.copysign(1, sd.evaluate(sd.digamma(x), {x: xv})[0]) == -1  # psi(+0) = -inf, psi(-0) = +inf
+
+
+def test_the_virtual_machine_runs_special_ops_with_numpy():
+    x = sd.vector("x", "n")
+    out = [sd.gammaln(x) * 2.0 + sd.exp(x), sd.grad(sd.sum(sd.digamma(x) * sd.erf(x)), x)]
+    xv = np.linspace(0.1, 5, 7)
+    f = sd.function([x], out, mode="vm")
+    assert f.mode == "vm"
+    for g, e in zip(f(xv), sd.evaluate(out, {x: xv})):
+        _close(g, e, 1e-15)
 
 
 def test_bad_static_arguments_raise_clear_errors():
