@@ -466,6 +466,26 @@ def test_edge_values_both_routes():
     assert math.copysign(1, sd.evaluate(sd.digamma(x), {x: xv})[0]) == -1  # psi(+0) = -inf, psi(-0) = +inf
 
 
+def test_symbolic_second_derivatives_agree_with_sympy():
+    """to_sympy of symdiff's second derivative against SymPy's own diff of the op's SymPy form."""
+    sympy = pytest.importorskip("sympy")
+    x, y = sd.scalar("x"), sd.scalar("y")
+    point = {"x": sympy.Rational(7, 10), "y": sympy.Rational(13, 10)}
+    ops = [sd.erf, sd.erfc, sd.erfinv, sd.erfcinv, sd.gamma, sd.gammaln, sd.digamma, lambda t: sd.polygamma(2, t),
+           sd.ndtr, sd.log_ndtr, sd.ndtri, sd.logit, sd.entr, lambda t: sd.xlogy(t, y), lambda t: sd.betaln(t, y),
+           lambda t: sd.kl_div(t, y), lambda t: sd.rel_entr(y, t), lambda t: sd.xlog1py(y, t)]
+    for fn in ops:
+        f = fn(x)
+        h = sd.grad(sd.grad(f, x), x)
+        mine, form = sd.to_sympy(h), sd.to_sympy(f)
+        s = next(sym for sym in form.free_symbols if sym.name == "x")
+        theirs = sympy.diff(form, s, 2)
+        subs = {sym: point[sym.name] for sym in (mine.free_symbols | theirs.free_symbols)}
+        a, b = (float(e.rewrite(sympy.erfinv).evalf(30, subs=subs)) for e in (mine, theirs))  # (erfcinv)
+        assert abs(a - b) <= 1e-13 * abs(b), (f, a, b)
+        assert abs(a - float(sd.evaluate(h, {x: 0.7, y: 1.3}))) <= 1e-12 * abs(a)
+
+
 def test_the_virtual_machine_runs_special_ops_with_numpy():
     x = sd.vector("x", "n")
     out = [sd.gammaln(x) * 2.0 + sd.exp(x), sd.grad(sd.sum(sd.digamma(x) * sd.erf(x)), x)]

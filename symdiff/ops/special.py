@@ -101,6 +101,7 @@ class Erf(SpecialFunction):
 
     name = scipy_name = "erf"
     code = "_sp_erf({0})"
+    sympy = staticmethod(lambda sp, a: sp.erf(a))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         x = inputs[0]
@@ -112,6 +113,7 @@ class Erfc(SpecialFunction):
 
     name = scipy_name = "erfc"
     code = "_sp_erfc({0})"
+    sympy = staticmethod(lambda sp, a: sp.erfc(a))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         x = inputs[0]
@@ -123,6 +125,7 @@ class Erfinv(SpecialFunction):
 
     name = scipy_name = "erfinv"
     code = "_sp_erfinv({0})"
+    sympy = staticmethod(lambda sp, a: sp.erfinv(a))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         return [D * (_SQRT_PI_OVER_2 * exp(output * output))]
@@ -133,6 +136,7 @@ class Erfcinv(SpecialFunction):
 
     name = scipy_name = "erfcinv"
     code = "_sp_erfcinv({0})"
+    sympy = staticmethod(lambda sp, a: sp.erfcinv(a))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         return [-(D * (_SQRT_PI_OVER_2 * exp(output * output)))]
@@ -147,6 +151,7 @@ class Gamma(SpecialFunction):
 
     name = scipy_name = "gamma"
     code = "_sp_gamma({0})"
+    sympy = staticmethod(lambda sp, a: sp.gamma(a))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         return [D * (output * digamma(inputs[0]))]
@@ -157,6 +162,7 @@ class Gammaln(SpecialFunction):
 
     name = scipy_name = "gammaln"
     code = "_sp_gammaln({0})"
+    sympy = staticmethod(lambda sp, a: sp.loggamma(a))  # its SymPy form, for to_sympy/latex
 
     def perform(self, values, node, dims):
         import scipy.special
@@ -173,6 +179,7 @@ class Digamma(SpecialFunction):
 
     name, scipy_name = "digamma", "psi"
     code = "_sp_digamma({0})"
+    sympy = staticmethod(lambda sp, a: sp.polygamma(0, a))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         return [D * polygamma(1, inputs[0])]
@@ -191,6 +198,11 @@ class Polygamma(SpecialFunction):
         import scipy.special
 
         return scipy.special.polygamma(self.n, values[0])
+
+    def to_sympy(self, args):
+        import sympy as sp
+
+        return sp.polygamma(self.n, args[0])
 
     def grad(self, inputs, output, D):
         return [D * polygamma(self.n + 1, inputs[0])]
@@ -238,6 +250,7 @@ class Betaln(SpecialFunction):
 
     name, nin = "betaln", 2
     code = "_sp_betaln({0}, {1})"
+    sympy = staticmethod(lambda sp, a, b: sp.log(sp.beta(a, b)))  # its SymPy form, for to_sympy/latex
 
     def perform(self, values, node, dims):
         return _betaln_numpy(*values)
@@ -256,6 +269,7 @@ class Ndtr(SpecialFunction):
 
     name = scipy_name = "ndtr"
     code = "_sp_ndtr({0})"
+    sympy = staticmethod(lambda sp, a: (1 + sp.erf(a / sp.sqrt(2))) / 2)  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         x = inputs[0]
@@ -267,6 +281,7 @@ class LogNdtr(SpecialFunction):
 
     name = scipy_name = "log_ndtr"
     code = "_sp_log_ndtr({0})"
+    sympy = staticmethod(lambda sp, a: sp.log((1 + sp.erf(a / sp.sqrt(2))) / 2))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         x = inputs[0]  # pdf / cdf as exp(log pdf - log cdf): finite where both underflow
@@ -278,6 +293,7 @@ class Ndtri(SpecialFunction):
 
     name = scipy_name = "ndtri"
     code = "_sp_ndtri({0})"
+    sympy = staticmethod(lambda sp, a: sp.sqrt(2) * sp.erfinv(2 * a - 1))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         return [D * (_SQRT_2PI * exp(0.5 * (output * output)))]
@@ -288,6 +304,7 @@ class Logit(SpecialFunction):
 
     name = scipy_name = "logit"
     code = "_sp_logit({0})"
+    sympy = staticmethod(lambda sp, a: sp.log(a / (1 - a)))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         p = inputs[0]
@@ -302,6 +319,7 @@ class Xlogy(SpecialFunction):
 
     name, scipy_name, nin = "xlogy", "xlogy", 2
     code = "_sp_xlogy({0}, {1})"
+    sympy = staticmethod(lambda sp, a, b: a * sp.log(b))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         x, y = inputs
@@ -313,6 +331,7 @@ class Xlog1py(SpecialFunction):
 
     name, scipy_name, nin = "xlog1py", "xlog1py", 2
     code = "_sp_xlog1py({0}, {1})"
+    sympy = staticmethod(lambda sp, a, b: a * sp.log(1 + b))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         x, y = inputs
@@ -324,6 +343,7 @@ class Entr(SpecialFunction):
 
     name = scipy_name = "entr"
     code = "_sp_entr({0})"
+    sympy = staticmethod(lambda sp, a: -a * sp.log(a))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         x = inputs[0]  # -(log x + 1): +inf at 0 (the one-sided limit), 0 where entr is -inf
@@ -335,6 +355,7 @@ class RelEntr(SpecialFunction):
 
     name, scipy_name, nin = "rel_entr", "rel_entr", 2
     code = "_sp_rel_entr({0}, {1})"
+    sympy = staticmethod(lambda sp, a, b: a * sp.log(a / b))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         x, y = inputs
@@ -347,6 +368,7 @@ class KlDiv(SpecialFunction):
 
     name, scipy_name, nin = "kl_div", "kl_div", 2
     code = "_sp_kl_div({0}, {1})"
+    sympy = staticmethod(lambda sp, a, b: a * sp.log(a / b) - a + b)  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
         x, y = inputs
