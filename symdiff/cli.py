@@ -25,6 +25,7 @@ __all__ = ["ExpressionError", "main", "parse_expression"]
 MAX_LENGTH = 10_000
 MAX_ORDER = 10
 MAX_OUTPUTS = 100
+MAX_NODES = 50_000  # default budget of graph nodes per derivative (--max-nodes)
 
 # name -> (function, number of node arguments, min and max number of numeric parameters after them)
 FUNCTIONS = {
@@ -221,14 +222,26 @@ def _latex_label(counts: dict[str, int]) -> str:
     return f"\\frac{{{top}}}{{{' '.join(parts)}}}"
 
 
-def _derivatives(f: sd.Node, wrt: list[sd.Variable], order: int) -> list[tuple[dict[str, int], sd.Node]]:
-    """Every partial derivative of ``order`` (one per multiset of ``wrt``), by repeated ``grad``."""
+def _derivatives(f: sd.Node, wrt: list[sd.Variable], order: int,
+                 max_nodes: int | None = MAX_NODES) -> list[tuple[dict[str, int], sd.Node]]:
+    """Every partial derivative of ``order`` (one per multiset of ``wrt``), by repeated ``grad``.
+
+    Higher derivatives can grow geometrically (the 10th derivative of tanh(tanh(tanh(tanh(x))))
+    has 370,000 nodes): each derivative is checked against the budget of ``max_nodes`` graph
+    nodes as it is built, so the work stays bounded; ``ExpressionError`` names the limit."""
     table: dict[tuple, sd.Node] = {(): f}
     result = []
     for combo in itertools.combinations_with_replacement(range(len(wrt)), order):
         for k in range(1, order + 1):
             if combo[:k] not in table:
-                table[combo[:k]] = sd.grad(table[combo[:k - 1]], wrt[combo[k - 1]])
+                node = sd.grad(table[combo[:k - 1]], wrt[combo[k - 1]])
+                size = len(sd.toposort([node]))
+                if max_nodes is not None and size > max_nodes:
+                    what = _label({wrt[i].name: combo[:k].count(i) for i in dict.fromkeys(combo[:k])})
+                    raise ExpressionError(
+                        f"the derivative {what} has {size} graph nodes, over the budget of {max_nodes} nodes "
+                        f"per derivative; raise it with --max-nodes (higher derivatives grow quickly)")
+                table[combo[:k]] = node
         counts = {v.name: 0 for v in wrt}
         for i in combo:
             counts[wrt[i].name] += 1
@@ -291,7 +304,9 @@ def _cmd_grad(args: argparse.Namespace, out) -> int:
         raise ExpressionError(f"--at names {', '.join(unknown)}, which the expression does not use "
                               f"(variables: {', '.join(variables)})")
     wrt = [variables[n] for n in names]
-    derivs = _derivatives(f, wrt, args.order)
+    if args.max_nodes < 1:
+        raise ExpressionError(f"--max-nodes must be at least 1, got {args.max_nodes}")
+    derivs = _derivatives(f, wrt, args.order, args.max_nodes)
     outputs = {_label(c): node for c, node in derivs}
 
     comment = "#"
@@ -301,8 +316,10 @@ def _cmd_grad(args: argparse.Namespace, out) -> int:
     elif args.format == "tree":
         text = sd.dformat(outputs)
     elif args.format == "latex":
-        comment = "%"
-        text = "\n".join(f"{_latex_label(c)} = {sd.latex(node)}" for c, node in derivs)
+        from .sympy_interop import latex_rows
+
+        comment = "%"  # large derivatives print with temporaries, in one aligned block
+        text = "\n".join(latex_rows([(_latex_label(c), node) for c, node in derivs], max_nodes=None))
     else:
         comment = "//"
         text = sd.to_dot(outputs).rstrip("\n")
@@ -349,7 +366,7 @@ def _parser() -> argparse.ArgumentParser:
             "output formats:\n"
             "  text   infix math; shared subexpressions are bound to temporaries t1, t2, ...\n"
             "  tree   the graph as an indented tree (sd.dprint)\n"
-            "  latex  LaTeX through SymPy\n"
+            "  latex  LaTeX through SymPy (large derivatives with temporaries t_{1}, t_{2}, ...)\n"
             "  dot    Graphviz DOT source (pipe it to `dot -Tsvg`)\n"
             "With --at the derivatives are compiled and evaluated; the values follow the graph\n"
             "(as comments in the latex and dot formats)."
@@ -364,6 +381,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="how to print the derivative graph (default text)")
     g.add_argument("--at", action="append", metavar="VAR=VALUE",
                    help="evaluate at this point, e.g. --at x=0.7 (repeat, or x=0.7,y=2)")
+    g.add_argument("--max-nodes", type=int, default=MAX_NODES, metavar="N",
+                   help=f"budget of graph nodes per derivative (default {MAX_NODES}): higher derivatives can "
+                   "grow geometrically, and a larger one is refused instead of running for minutes")
     return parser
 
 

@@ -167,6 +167,14 @@ def _leaf_label(node: Node) -> str:
     return node.name or f"input#{node.id}"
 
 
+_CONTROL_OR_NEWLINE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _one_line(text: str) -> str:
+    """Text printers show a name with control characters quoted (``'x\\ny'``): it never breaks or forges lines."""
+    return ascii(text) if _CONTROL_OR_NEWLINE.search(text) else text
+
+
 def _short_ids():
     """A, B, ..., Z, AA, AB, ... (PyTensor's style of debugprint ids)."""
     n = 0
@@ -210,7 +218,7 @@ def dformat(nodes: Nodes, shapes: bool = False, *, max_depth: int = 40, ascii: b
         return n.op is not None or (isinstance(n, Variable) and n.name in dup_names)
 
     def describe(n: Node) -> str:
-        text = node_label(n)
+        text = _one_line(node_label(n))
         if n.op is not None and n.name:
             text += f" {n.name!r}"
         if needs_id(n):
@@ -435,7 +443,7 @@ def pretty(nodes: Nodes, *, width: int = 72, shapes: bool = False, merge: bool =
                 lines.append(f"# {v.name}: {format_shape(v.shape)} {v.dtype}")
     for n in order:
         if n.op is None:
-            text = _leaf_label(n)
+            text = _one_line(_leaf_label(n))
             neg = isinstance(n, Constant) and text.startswith("-")
             exprs[n] = (text, UNARY if neg else ATOM)
             continue
