@@ -187,7 +187,7 @@ COMPRESS_MAX_FRACTION = 0.25
 
 def _colouring(y: Node, xs: Sequence[Node], compress: bool | None):
     """Shared row colouring of the patterns of ``dy/dx`` for every x, or None to use the identity."""
-    from .sparsity import PatternError, colour_rows, dependency_patterns
+    from .sparsity import PatternError, colour_rows, colouring_bounds, dependency_patterns
 
     if compress is False:
         return None
@@ -196,14 +196,24 @@ def _colouring(y: Node, xs: Sequence[Node], compress: bool | None):
     if compress is None and (m < COMPRESS_MIN_ROWS or not static):
         return None
     try:
-        pats = [dependency_patterns([y], x)[0] for x in xs]
+        # automatic compression gives up on (nearly) dense patterns early: building a pattern costs
+        # about a microsecond per non-zero, and colouring a dense one grows as n^3
+        pats = [dependency_patterns([y], x, max_nnz=None if compress else max(
+            64, int(COMPRESS_MAX_FRACTION * m * int(np.prod(x.shape)))))[0] for x in xs]
     except PatternError:
         if compress:
             raise
         return None
     import scipy.sparse as sp
 
-    colours, k = colour_rows(sp.hstack(pats, format="csr"))
+    P = sp.hstack(pats, format="csr")
+    if compress is None:
+        from .sparsity import COLOURING_WORK
+
+        lower, _, work = colouring_bounds(P)
+        if lower > COMPRESS_MAX_FRACTION * m or work > COLOURING_WORK:  # no colouring could pay
+            return None
+    colours, k = colour_rows(P)
     if compress is None and k > COMPRESS_MAX_FRACTION * m:
         return None
     return colours, max(k, 1), pats

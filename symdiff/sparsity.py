@@ -49,11 +49,13 @@ def _size(shape) -> int:
     return patterns.size(shape)
 
 
-def dependency_patterns(outputs, x: Node, dims: Mapping | None = None) -> list[sp.csr_matrix]:
+def dependency_patterns(outputs, x: Node, dims: Mapping | None = None,
+                        max_nnz: int | None = None) -> list[sp.csr_matrix]:
     """For each output, a sparse 0/1 matrix (rows: its entries, columns: entries of ``x``, both in
     C order) marking which entries of ``x`` each entry may depend on (through differentiable
     paths). ``dims`` binds named dims. Dependencies are structural, so the pattern may contain
-    entries that happen to be zero, never miss one that is not."""
+    entries that happen to be zero, never miss one that is not. A node whose pattern has more
+    than ``max_nnz`` non-zeros raises ``DensePatternError`` (the pattern is nearly dense)."""
     dims = dict(dims or {})
     outs = [outputs] if isinstance(outputs, Node) else list(outputs)
     try:
@@ -71,6 +73,11 @@ def dependency_patterns(outputs, x: Node, dims: Mapping | None = None) -> list[s
                 continue
             shapes = [concrete_shape(i.shape, dims) for i in node.inputs]
             pats[node] = node.op.pattern(node, ins, shapes, dims)
+            if max_nnz is not None and pats[node] is not None and pats[node].nnz > max_nnz:
+                raise DensePatternError(
+                    f"sparsity pattern: the {node.op.name} node of shape {format_shape(node.shape)} depends on "
+                    f"{pats[node].nnz} (entry, x entry) pairs, over the budget of {max_nnz}: the pattern is "
+                    f"(nearly) dense for x of {nx} entries")
     except ShapeError as exc:
         raise PatternError(f"sparsity pattern: {exc}; pass values binding every named dim") from None
     return [pats[o] if pats[o] is not None else _empty(_size(concrete_shape(o.shape, dims)), nx) for o in outs]
@@ -87,6 +94,70 @@ def hessian_pattern(f: Node, x: Node, dims: Mapping | None = None) -> sp.csr_mat
 # ---------------------------------------------------------------------------------------------
 # Colouring
 # ---------------------------------------------------------------------------------------------
+class DensePatternError(PatternError):
+    """A sparse Jacobian or Hessian was asked for, but its pattern is (nearly) dense."""
+
+
+class DensePatternWarning(UserWarning):
+    """A sparse Hessian's pattern is nearly dense: every column is computed, as a dense Hessian would."""
+
+
+# A row colouring needs at least as many colours as the densest column has non-zeros; beyond this
+# share of the rows it cannot save much, and the greedy colouring's work (the sum of the squared
+# column degrees) grows towards n^3: every row then gets a colour of its own, without colouring.
+DENSE_FRACTION = 0.5
+COLOURING_WORK = 2e9   # about 5 s of the compiled greedy colouring
+DENSE_WARN_ROWS = 256  # nearly dense patterns with more rows than this warn (DensePatternWarning)
+
+
+def colouring_bounds(P: sp.spmatrix) -> tuple[int, int, float]:
+    """``(lower, column, work)``: a lower bound on the colours of any row colouring of ``P`` (the
+    non-zeros of its densest column), that column, and the greedy colouring's work."""
+    degrees = np.diff(sp.csc_matrix(P).indptr)
+    if degrees.size == 0:
+        return 0, 0, 0.0
+    j = int(np.argmax(degrees))
+    return int(degrees[j]), j, float(np.sum(degrees.astype(np.float64) ** 2))
+
+
+def guarded_colouring(P: sp.spmatrix, itemsize: int = 8, max_bytes: int | None = None,
+                      what: str = "sparse Hessian") -> tuple[np.ndarray, int]:
+    """``colour_rows(P)``, never going dense silently: ``MemoryLimitError`` when any colouring would
+    need a compressed product (colours x columns) over the memory limit (a dense row/column, as in
+    an arrowhead), every row its own colour without colouring when the pattern is nearly dense
+    (``DensePatternWarning`` for more than ``DENSE_WARN_ROWS`` rows)."""
+    import warnings
+
+    from .jacobian import MemoryLimitError, get_memory_limit
+
+    m, n = P.shape
+    limit = get_memory_limit() if max_bytes is None else int(max_bytes)
+    lower, column, work = colouring_bounds(P)
+
+    def refuse(k: int, why: str):
+        return MemoryLimitError(
+            f"{what}: {why}, so it needs at least {k} Hessian-vector products and the compressed "
+            f"product ({k} x {n}) would take {k * n * itemsize / 2**30:.3g} GiB, over the memory limit of "
+            f"{limit / 2**30:.3g} GiB. Use sd.hvp for products with the Hessian (no matrix formed), or "
+            "raise the limit with sd.set_memory_limit(nbytes)")
+
+    if lower * n * itemsize > limit:
+        raise refuse(lower, f"column {column} of its {m} x {n} pattern has {lower} non-zeros (a dense row "
+                            "and column, which a row colouring cannot share)")
+    if lower > DENSE_FRACTION * m or work > COLOURING_WORK:
+        if m * n * itemsize > limit:
+            raise refuse(m, f"its {m} x {n} pattern is nearly dense ({P.nnz} non-zeros)")
+        if m > DENSE_WARN_ROWS:
+            why = (f"column {column} has non-zeros in {lower} of the {m} rows (a dense row and column)"
+                   if lower > DENSE_FRACTION * m and P.nnz < DENSE_FRACTION * m * n else
+                   f"the pattern is nearly dense ({P.nnz} non-zeros)")
+            warnings.warn(f"{what}: {why}, so a row colouring cannot share products: all {m} columns are "
+                          "computed, as a dense Hessian would (sd.hessian(f, x) gives the same for less)",
+                          DensePatternWarning, stacklevel=4)
+        return np.arange(m, dtype=np.int64), m
+    return colour_rows(P)
+
+
 def _greedy_colouring_py(row_ptr, row_cols, col_ptr, col_rows, n):
     """Greedy distance-2 colouring of the rows of a pattern given as CSR (rows -> columns) and
     CSC (columns -> rows) arrays: row i avoids the colours of all rows sharing a column with it."""
@@ -147,12 +218,12 @@ class Compression:
     the non-zeros in CSR order.
     """
 
-    def __init__(self, P: sp.spmatrix, dtype=np.float64):
+    def __init__(self, P: sp.spmatrix, dtype=np.float64, max_bytes: int | None = None):
         P = sp.csr_matrix(P)
         P.sum_duplicates()
         m, n = P.shape
         self.pattern = P.astype(bool)
-        self.colours, self.k = colour_rows(P)
+        self.colours, self.k = guarded_colouring(P, np.dtype(dtype).itemsize, max_bytes)
         k = max(self.k, 1)
         self.seeds = np.zeros((k, m), dtype=dtype)
         self.seeds[self.colours, np.arange(m)] = 1.0
@@ -166,6 +237,11 @@ class Compression:
 # ---------------------------------------------------------------------------------------------
 # The sparse Hessian object
 # ---------------------------------------------------------------------------------------------
+# Patterns of nodes with more non-zeros than this (and than half of n^2) are refused as dense:
+# building them costs about a microsecond per non-zero.
+PATTERN_NNZ = 10_000_000
+
+
 class _Plan:
     """Everything that depends on the concrete shapes: pattern, colours, compressed graph."""
 
@@ -175,7 +251,13 @@ class _Plan:
         from .rewrite import simplify
         from .vmap import vmap
 
-        (P,) = dependency_patterns([g], x, dims)
+        nx = _size(concrete_shape(x.shape, dims))
+        try:
+            (P,) = dependency_patterns([g], x, dims, max_nnz=max(PATTERN_NNZ, nx * nx // 2))
+        except DensePatternError as exc:
+            raise DensePatternError(
+                f"hessian(..., sparse=True) of {x.name!r}: {exc}. A sparse Hessian saves nothing here: use "
+                "sd.hessian(f, x) (dense) or sd.hvp (products, no matrix)") from None
         comp = Compression(_binary(P + P.T), x.dtype)
         self.pattern, self.colours, self.n_colours = comp.pattern, comp.colours, comp.k
         nx = self.pattern.shape[0]
