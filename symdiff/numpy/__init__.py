@@ -27,8 +27,6 @@ from ..errors import ShapeError, SymdiffError
 from ..graph import Constant, Node, as_node, constant as _constant
 from ..ops.indexing import take, take_along_axis  # noqa: F401
 from ..ops.math import *  # noqa: F401,F403
-from ..ops.special import *  # noqa: F401,F403
-from ..ops.decomp import *  # noqa: F401,F403
 from ..ops.contract import *  # noqa: F401,F403
 from ..ops.statistics import *  # noqa: F401,F403
 from ..ops.shaping import *  # noqa: F401,F403
