@@ -143,3 +143,8 @@ __all__ = [
 from .special import *  # noqa: E402,F401,F403  (scalar special functions, symdiff/compiler/special.py)
 from .special import __all__ as _special_names  # noqa: E402
 __all__ += _special_names
+
+# scan, shift and argmax helpers of the statistics ops, called as _statistics._cumsum3(...)
+# (symdiff/ops/statistics.py)
+from ..ops import statistics as _statistics  # noqa: E402
+__all__.append("_statistics")

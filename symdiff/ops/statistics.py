@@ -20,11 +20,12 @@ lowering from them). New op classes are written only where composition would be 
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from .. import patterns
 from ..batching import all_batched, shift
 from ..errors import DTypeError, ShapeError, SymdiffError
-from ..graph import Node, as_node
+from ..graph import Constant, Node, as_node
 from ..types import BOOL, as_dtype, broadcast_shapes, format_shape, normalize_axis, result_dtype
 from .base import Op
 from .elementwise import abs as _abs, cast, equal, full, greater, not_equal, power, sqrt, where
@@ -51,13 +52,16 @@ def _product(ctx, shape) -> str:
     return " * ".join(ctx.dim(d) for d in shape) or "1"
 
 
-def _nest(ctx, shape, axes, names, indent: str, body: list[str]) -> list[str]:
-    """Loops over ``axes`` of ``shape`` (loop variables ``names[a]``) around ``body``."""
-    lines = []
-    for a in axes:
-        lines.append(f"{indent}for {names[a]} in range({ctx.dim(shape[a])}):")
-        indent += "    "
-    return lines + [indent + b for b in body]
+def _three(ctx, shape, axis: int) -> tuple[str, str, str]:
+    """Source text of the sizes (before, at, after) ``axis``: a kernel sees the array as 3-d."""
+    return _product(ctx, shape[:axis]), ctx.dim(shape[axis]), _product(ctx, shape[axis + 1:])
+
+
+def _as3(arg: str, x: Node, dtype, sizes) -> str:
+    """Source text of input ``arg`` as a contiguous 3-d array of ``dtype``."""
+    if x.dtype != dtype:
+        arg = f"{arg}.astype({_dtype_expr(dtype)})"
+    return f"_reshape({arg}, ({', '.join(sizes)}))"
 
 
 def _as_float(x: Node, what: str, dtype=None) -> Node:
@@ -145,14 +149,7 @@ def _scan_pairs(shape, axis: int, reverse: bool):
 
 
 class Scan(Op):
-    """A scan along ``axis`` (``reverse``: from the last entry back); inputs of the output's shape.
-
-    Subclasses give ``first`` (the value at the first position) and ``step`` (the value at the
-    next position from ``{prev}``), format strings over the input entries ``{0}``, ``{1}``.
-    """
-
-    first = "{0}"
-    step = None
+    """A scan along ``axis`` (``reverse``: from the last entry back); inputs of the output's shape."""
 
     def infer(self, *xs):
         shape = xs[0].shape
@@ -171,33 +168,14 @@ class Scan(Op):
         n_out = patterns.size(shapes[0])
         return patterns.union([patterns.gather(out_idx, in_idx, n_out, P) for P in pats if P is not None])
 
+    helper = None  # the cached Numba helper that runs the scan (below)
+
     def lower(self, ctx, node, args, out):
-        shape, a, nd = node.shape, self.axis, node.ndim
-        n = ctx.dim(shape[a])
-        names = [f"{out}_i{m}" for m in range(nd)]
-        k, prev = names[a], f"{out}_p"
-        here = ", ".join(names)
-        before_idx = ", ".join(prev if m == a else names[m] for m in range(nd))
-        lines = [f"{out} = _empty({ctx.shape_expr(shape)}, {_dtype_expr(node.dtype)})"]
-        if isinstance(shape[a], int) and shape[a] == 0:
-            return lines
-        ind = ""
-        if not isinstance(shape[a], int):
-            lines.append(f"if {n} > 0:")
-            ind = "    "
-        after = list(range(a + 1, nd))
-        lines += _nest(ctx, shape, range(a), names, ind, [])
-        ind += "    " * a
-        ins = [f"{x}[{here}]" for x in args]
-        lines.append(f"{ind}{k} = {f'{n} - 1' if self.reverse else '0'}")
-        lines += _nest(ctx, shape, after, names, ind, [f"{out}[{here}] = {self.first.format(*ins)}"])
-        lines.append(f"{ind}for {out}_j in range(1, {n}):")
-        ind += "    "
-        lines.append(f"{ind}{k} = {f'{n} - 1 - {out}_j' if self.reverse else f'{out}_j'}")
-        lines.append(f"{ind}{prev} = {k} {'+' if self.reverse else '-'} 1")
-        step = self.step.format(*ins, prev=f"{out}[{before_idx}]")
-        lines += _nest(ctx, shape, after, names, ind, [f"{out}[{here}] = {step}"])
-        return lines
+        """The input seen as 3-d (before, axis, after), scanned by a cached helper."""
+        P, N, Q = _three(ctx, node.shape, self.axis)
+        xs = [_as3(arg, x, node.dtype, (P, N, Q)) for arg, x in zip(args, node.inputs)]
+        call = f"_statistics.{self.helper}({', '.join(xs)}, {self.reverse})"
+        return [f"{out} = _reshape({call}, {ctx.shape_expr(node.shape)})"]
 
 
 def _scan_numpy(values, axis: int, reverse: bool, fn):
@@ -214,7 +192,7 @@ def _scan_numpy(values, axis: int, reverse: bool, fn):
 class CumSum(Scan):
     """Cumulative sum along ``axis`` (``reverse``: sums from the end)."""
 
-    name, step = "cumsum", "({prev} + {0})"
+    name, helper = "cumsum", "_cumsum3"
 
     def perform(self, values, node, dims):
         return _scan_numpy(values, self.axis, self.reverse, lambda m: np.cumsum(m[0], axis=0))
@@ -226,7 +204,7 @@ class CumSum(Scan):
 class CumProd(Scan):
     """Cumulative product along ``axis`` (``reverse``: products from the end)."""
 
-    name, step = "cumprod", "({prev} * {0})"
+    name, helper = "cumprod", "_cumprod3"
 
     def perform(self, values, node, dims):
         return _scan_numpy(values, self.axis, self.reverse, lambda m: np.cumprod(m[0], axis=0))
@@ -245,7 +223,7 @@ class LinearRecurrence(Scan):
     """``s_k = a_k * s_{k-1} + b_k`` along ``axis`` from ``s_{-1} = 0`` (``reverse``:
     ``s_k = a_k * s_{k+1} + b_k`` from the end). Inputs ``a``, ``b`` of one shape."""
 
-    name, first, step = "linear_recurrence", "{1}", "({0} * {prev} + {1})"
+    name, helper = "linear_recurrence", "_recurrence3"
 
     def perform(self, values, node, dims):
         def run(m):
@@ -328,23 +306,9 @@ class Shift(Op):
     def lower(self, ctx, node, args, out):
         from ..compiler.codegen import literal
 
-        shape, a, nd = node.shape, self.axis, node.ndim
-        names = [f"{out}_i{m}" for m in range(nd)]
-        n, k, src = ctx.dim(shape[a]), names[a], f"{out}_s"
-        here = ", ".join(names)
-        there = ", ".join(src if m == a else names[m] for m in range(nd))
-        after = list(range(a + 1, nd))
-        lines = [f"{out} = _empty({ctx.shape_expr(shape)}, {_dtype_expr(node.dtype)})"]
-        lines += _nest(ctx, shape, range(a), names, "", [])
-        ind = "    " * a
-        lines.append(f"{ind}for {k} in range({n}):")
-        ind += "    "
-        lines.append(f"{ind}{src} = {k} - ({self.offset})")
-        lines.append(f"{ind}if {src} >= 0 and {src} < {n}:")
-        lines += _nest(ctx, shape, after, names, ind + "    ", [f"{out}[{here}] = {args[0]}[{there}]"])
-        lines.append(f"{ind}else:")
-        lines += _nest(ctx, shape, after, names, ind + "    ", [f"{out}[{here}] = {literal(self.fill)}"])
-        return lines
+        P, N, Q = _three(ctx, node.shape, self.axis)
+        call = f"_statistics._shift3({_as3(args[0], node.inputs[0], node.dtype, (P, N, Q))}, {self.offset}, {literal(self.fill)})"
+        return [f"{out} = _reshape({call}, {ctx.shape_expr(node.shape)})"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -391,29 +355,10 @@ class ArgReduce(Op):
             return [f"{out} = np.int64(0)" if node.ndim == 0 else f"{out} = np.zeros({ctx.shape_expr(node.shape)}, dtype=np.int64)"]
         a0, a1 = self.axis[0], self.axis[-1] + 1
         pre, K, post = (_product(ctx, x.shape[:a0]), _product(ctx, x.shape[a0:a1]), _product(ctx, x.shape[a1:]))
-        cmp = ">" if self.better == "max" else "<"
-        v, best, at = f"{out}_v", f"{out}_b", f"{out}_a"
-        lines = [
-            f"{out}_x = _reshape({args[0]}, ({pre}, {K}, {post}))",
-            f"if {K} == 0:",
-            f"    raise ValueError('{self.name}: attempt to get {self.name} of an empty sequence')",
-            f"{out}_r = _empty(({pre}, {post}), np.int64)",
-            f"for {out}_p in range({pre}):",
-            f"    for {out}_q in range({post}):",
-            f"        {best} = {out}_x[{out}_p, 0, {out}_q]",
-            f"        {at} = 0",
-            f"        for {out}_k in range(1, {K}):",
-            f"            {v} = {out}_x[{out}_p, {out}_k, {out}_q]",
-            f"            if {v} {cmp} {best} or ({v} != {v} and {best} == {best}):",
-            f"                {best} = {v}",
-            f"                {at} = {out}_k",
-            f"        {out}_r[{out}_p, {out}_q] = {at}",
-        ]
+        call = f"_statistics._arg3(_reshape({args[0]}, ({pre}, {K}, {post})), {self.better == 'max'})"
         if node.ndim == 0:
-            lines.append(f"{out} = {out}_r[0, 0]")
-        else:
-            lines.append(f"{out} = _reshape({out}_r, {ctx.shape_expr(node.shape)})")
-        return lines
+            return [f"{out} = {call}[0, 0]"]
+        return [f"{out} = _reshape({call}, {ctx.shape_expr(node.shape)})"]
 
 
 class ArgMax(ArgReduce):
@@ -539,8 +484,8 @@ def _nan_extreme(x: Node, axis, keepdims, fn, fill: float) -> Node:
     nan = _isnan(x)
     clean = fn(where(nan, fill, x), axis, keepdims)
     all_nan = equal(_count(not_equal(nan, True), axis, keepdims), 0.0)
-    # all-NaN groups give NaN, as NumPy: the plain reduction of them (which propagates NaN)
-    return where(all_nan, fn(x, axis, keepdims), clean)
+    # all-NaN groups give NaN, as NumPy (a constant: no gradient flows to their entries)
+    return where(all_nan, Constant(np.array(np.nan, dtype=x.dtype)), clean)
 
 
 def nanmax(a, axis=None, keepdims: bool = False) -> Node:
@@ -635,3 +580,98 @@ def norm(x, ord=None, axis=None, keepdims: bool = False) -> Node:
             raise ShapeError(f"norm: duplicate axes {axis}")
         return _matrix_norm(x, ord, (r, c), keepdims)
     raise ShapeError(f"norm: axis must be an int or a pair of ints, got {axis!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Numba helpers of the lowerings, called by generated kernels as ``_statistics._cumsum3(...)``
+# (``symdiff.compiler.runtime`` exports this module). Each takes C-contiguous 3-d arrays
+# (before, axis, after), is compiled once per signature and cached on disk, so a kernel only
+# links it.
+# ---------------------------------------------------------------------------------------------
+@njit(cache=True)
+def _scan3(x, reverse, product):
+    P, N, Q = x.shape
+    out = np.empty_like(x)
+    for p in range(P):
+        for j in range(N):
+            k = N - 1 - j if reverse else j
+            if j == 0:
+                for q in range(Q):
+                    out[p, k, q] = x[p, k, q]
+                continue
+            b = k + 1 if reverse else k - 1
+            if product:
+                for q in range(Q):
+                    out[p, k, q] = out[p, b, q] * x[p, k, q]
+            else:
+                for q in range(Q):
+                    out[p, k, q] = out[p, b, q] + x[p, k, q]
+    return out
+
+
+@njit(cache=True)
+def _cumsum3(x, reverse):
+    return _scan3(x, reverse, False)
+
+
+@njit(cache=True)
+def _cumprod3(x, reverse):
+    return _scan3(x, reverse, True)
+
+
+@njit(cache=True)
+def _recurrence3(a, b, reverse):
+    """s_k = a_k * s_prev + b_k (s_prev: the entry before k, after k when ``reverse``)."""
+    P, N, Q = b.shape
+    out = np.empty_like(b)
+    for p in range(P):
+        for j in range(N):
+            k = N - 1 - j if reverse else j
+            if j == 0:
+                for q in range(Q):
+                    out[p, k, q] = b[p, k, q]
+                continue
+            prev = k + 1 if reverse else k - 1
+            for q in range(Q):
+                out[p, k, q] = a[p, k, q] * out[p, prev, q] + b[p, k, q]
+    return out
+
+
+@njit(cache=True)
+def _shift3(x, offset, fill):
+    P, N, Q = x.shape
+    out = np.empty_like(x)
+    for p in range(P):
+        for k in range(N):
+            s = k - offset
+            if 0 <= s < N:
+                for q in range(Q):
+                    out[p, k, q] = x[p, s, q]
+            else:
+                for q in range(Q):
+                    out[p, k, q] = fill
+    return out
+
+
+@njit(cache=True)
+def _arg3(x, largest):
+    """Position along axis 1 of the largest (smallest) entry: the first one, or the first NaN."""
+    P, K, Q = x.shape
+    if K == 0:
+        raise ValueError("argmax/argmin: attempt to get the position in an empty sequence")
+    out = np.zeros((P, Q), dtype=np.int64)
+    for p in range(P):
+        for q in range(Q):
+            b = 0
+            best = x[p, 0, q]
+            if best != best:
+                continue
+            for k in range(1, K):
+                v = x[p, k, q]
+                if v != v:
+                    b = k
+                    break
+                if (v > best) if largest else (v < best):
+                    best, b = v, k
+            out[p, q] = b
+    return out
