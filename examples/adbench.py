@@ -18,6 +18,7 @@ written against NumPy runs on symdiff by changing the module it is given.
 
 Run:  python examples/adbench.py    (prints the values and timings; skips when the data are missing)
 """
+# symdiff-test: timeout=300
 from __future__ import annotations
 
 import math
