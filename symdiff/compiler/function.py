@@ -10,12 +10,14 @@ machine code through Numba's own cache.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sys
 import time
 import types
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Sequence
 
 import numba
@@ -92,11 +94,26 @@ def _load_module(source: str, key: str, use_disk: bool = True):
     return _Namespace(namespace)
 
 
+@functools.lru_cache(maxsize=None)
+def _helpers_digest() -> str:
+    """A hash of the code generated kernels can call (the runtime helpers and the ops modules
+    they re-export): Numba does not notice when a cached kernel's callees change, so an edited
+    helper must give new cache keys."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted([*root.joinpath("compiler").glob("*.py"), *root.joinpath("ops").glob("*.py")]):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def source_key(source: str) -> str:
-    """The cache key of generated source: its hash with the symdiff, Numba and NumPy versions."""
+    """The cache key of generated source: its hash with the symdiff, Numba and NumPy versions
+    and the hash of the helpers it calls."""
     from .. import __version__
 
-    return hashlib.sha256(f"{__version__}|{numba.__version__}|{np.__version__}|{source}".encode()).hexdigest()[:24]
+    versions = f"{__version__}|{numba.__version__}|{np.__version__}|{_helpers_digest()}"
+    return hashlib.sha256(f"{versions}|{source}".encode()).hexdigest()[:24]
 
 
 def _compile_kernel(source: str, sig, strict: bool, entry: str | None = None):
@@ -388,13 +405,19 @@ class _NumpyProgram:
         self._inputs, self._single = inputs, single
         self._schedule = Program(outputs) if interpreter else Schedule(outputs)
         self.from_cache = getattr(self._schedule, "from_cache", False)  # the interpreter's
+        # Python floats for float64 scalar inputs need no checks; 0-d float64 results become floats
+        self._floats_in = all(v.ndim == 0 and v.dtype == np.float64 for v in inputs)
+        self._float_out = [o.ndim == 0 and o.dtype == np.float64 for o in outputs]
 
     def __call__(self, *args):
         from ..evaluate import bind_inputs
 
-        values, dims = bind_inputs(self._inputs, dict(zip(self._inputs, args)))  # the wrapper's checks
-        out = [r.item() if r.ndim == 0 and r.dtype == np.float64 else (r[()] if r.ndim == 0 else r)
-               for r in self._schedule.run(values, dims)]
+        if self._floats_in and all(type(a) is float for a in args):
+            values, dims = {v: np.array(a) for v, a in zip(self._inputs, args)}, {}
+        else:
+            values, dims = bind_inputs(self._inputs, dict(zip(self._inputs, args)))  # the wrapper's checks
+        out = [r.item() if f else (r[()] if r.ndim == 0 else r)
+               for r, f in zip(self._schedule.run(values, dims), self._float_out)]
         return out[0] if self._single else out
 
 

@@ -25,7 +25,7 @@ from ..evaluate import Schedule
 from ..graph import Constant, Node
 from ..ops import elementwise as E
 from ..ops.reduction import Sum
-from ..ops.structure import BroadcastTo
+from ..ops.structure import BroadcastTo, Reshape
 from ..types import concrete_shape
 
 # The ops the interpreter runs: each has a parameter-free ``code`` template.
@@ -49,6 +49,7 @@ def _opcodes() -> dict:
             k += 1
     table["sum", "a"] = k
     table["fill", "s"] = k + 1
+    table["first", "a"] = k + 2  # a one-entry array as a scalar (reshape to 0-d)
     return table
 
 
@@ -86,6 +87,9 @@ def interpreter_source(opcodes=None) -> str:
         if what == "fill":
             lines += ["            z = R[d]", "            t = S[a]", "            for i in range(n):",
                       "                z[i] = t"]
+            continue
+        if what == "first":
+            lines += ["            S[d] = R[a, 0]"]
             continue
         if kinds == "s" or kinds == "ss":  # scalars: libm forms, nothing to vectorise
             args = ["S[a]", "S[b]"][:len(kinds)]
@@ -136,6 +140,13 @@ def _instruction(n: Node):
         return ("sum", [x]) if n.ndim == 0 and x.ndim > 0 else None
     if isinstance(op, BroadcastTo):
         return ("fill", list(n.inputs)) if n.inputs[0].ndim == 0 and n.ndim > 0 else None
+    if isinstance(op, Reshape):  # between a scalar and a one-entry array (vmap over one seed makes many)
+        x = n.inputs[0]
+        if n.ndim == 0 and x.ndim > 0 and all(d == 1 for d in x.shape):
+            return ("first", [x])
+        if x.ndim == 0 and n.ndim > 0 and all(d == 1 for d in n.shape):
+            return ("fill", [x])
+        return None
     if type(op) not in OPCODES_BY_CLASS or op.params:
         return None
     if any(i.ndim and i.shape != n.shape for i in n.inputs):  # only scalars broadcast
@@ -214,21 +225,39 @@ class Run:
         self.scalar_in = [(r, slot[x]) for r, x in scalar_inputs if not isinstance(x, Constant)]
         self.reads = [s for _, s in self.array_in + self.scalar_in]
         self.interpret = None  # set by Program: one interpreter for all runs of a graph
+        # static shapes are resolved once; scalar registers move in and out as one fancy-index each
+        static = self.shape is None or all(isinstance(d, int) for d in self.shape)
+        self._static = (() if self.shape is None else tuple(self.shape)) if static else None
+        self._scalar_in_regs = np.array([r for r, _ in self.scalar_in], dtype=np.int64)
+        self._scalar_in_slots = [s for _, s in self.scalar_in]
+        self._scalar_out_regs = np.array([r for r, _ in self.scalar_out], dtype=np.int64)
+        self._scalar_out_slots = [s for _, s in self.scalar_out]
+        self._scalar_out_arrays = [True] * len(self.scalar_out)  # set by Program (numpy_reads)
+
+    def numpy_reads(self, slots: set) -> None:
+        """Scalar results read by NumPy steps (``slots``) are stored as 0-d arrays; the others (read
+        by runs, or outputs) as NumPy scalars, which are cheaper to make."""
+        self._scalar_out_arrays = [s in slots for s in self._scalar_out_slots]
 
     def __call__(self, mem: list, dims: dict) -> None:
-        shape = () if self.shape is None else concrete_shape(self.shape, dims)  # None: scalars only
-        size = int(np.prod(shape, dtype=np.int64))
+        shape = self._static
+        if shape is None:  # named dims (a None run shape means scalars only)
+            shape = concrete_shape(self.shape, dims)
+        size = 1
+        for d in shape:
+            size *= d
         R = np.empty((self.n_arrays, size))
         S = self.scalars.copy()
         for r, s in self.array_in:
-            R[r] = np.reshape(mem[s], size)
-        for r, s in self.scalar_in:
-            S[r] = mem[s]
+            R[r] = mem[s].reshape(size)
+        if self._scalar_in_slots:
+            S[self._scalar_in_regs] = [mem[s] for s in self._scalar_in_slots]
         self.interpret(self.code, R, S, size)
-        for r, s in self.array_out:
-            mem[s] = R[r].reshape(shape).copy()
-        for r, s in self.scalar_out:
-            mem[s] = np.asarray(S[r])
+        for r, s in self.array_out:  # small ones as views of R (made for this call), large ones copied
+            mem[s] = R[r].reshape(shape) if size <= 16 else R[r].reshape(shape).copy()  # so R can go
+        if self._scalar_out_slots:  # NumPy scalars (np.float64), 0-d arrays where a NumPy step reads them
+            for s, v, as_array in zip(self._scalar_out_slots, S[self._scalar_out_regs], self._scalar_out_arrays):
+                mem[s] = np.asarray(v) if as_array else v
 
 
 class Program(Schedule):
@@ -257,8 +286,10 @@ class Program(Schedule):
         self.opcodes = sorted({int(op) for r in runs for op in r.code[:, 0]})
         # one interpreter for this graph's opcodes, compiled (or loaded) now, not at the first call
         self.interpret = interpreter(self.opcodes) if runs else None
+        numpy_reads = {s for what, reads in plan if isinstance(what, Node) for s in reads}
         for r in runs:
             r.interpret = self.interpret
+            r.numpy_reads(numpy_reads)
         # whether the interpreter's machine code came from the disk cache
         self.from_cache = bool(self.interpret is not None and self.interpret.stats.cache_hits)
         return plan
@@ -281,7 +312,7 @@ class Program(Schedule):
 
         for n in nodes:
             ins = instr[n]
-            array_shape = n.shape if n.ndim else (n.inputs[0].shape if ins and ins[0] == "sum" else None)
+            array_shape = n.shape if n.ndim else (n.inputs[0].shape if ins and ins[0] in ("sum", "first") else None)
             if ins is None or (array_shape is not None and shape is not None and array_shape != shape):
                 close()
                 if ins is None:
