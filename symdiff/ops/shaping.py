@@ -98,6 +98,25 @@ def _take_runs(x: Node, axis: int, idx: Sequence[int]) -> Node:
     return parts[0] if len(parts) == 1 else concatenate(parts, axis)
 
 
+def _flat(x: Node, what: str) -> Node:
+    """``x`` flattened for a function whose ``axis=None`` means "of the flattened input"."""
+    try:
+        return ravel(x)
+    except ShapeError:
+        raise ShapeError(
+            f"{what}: flattening the input of shape {format_shape(x.shape)} needs static sizes "
+            "(the named dims have no static product); give an axis"
+        ) from None
+
+
+def _filled(shape, value: float, dtype) -> Node:
+    """A constant array of ``value`` (a broadcast scalar where ``shape`` has named dims): a
+    compiled kernel receives it ready-made instead of filling it in a loop."""
+    if all(isinstance(d, int) for d in shape):
+        return Constant(np.full(shape, value, dtype=dtype))
+    return full(shape, value, dtype)
+
+
 def _nodes(arys, what: str) -> list[Node]:
     if isinstance(arys, Node):
         arys = list(arys)
@@ -216,7 +235,7 @@ def roll(a, shift, axis=None) -> Node:
     tuples shift several axes), as ``np.roll``."""
     x = as_node(a)
     if axis is None:
-        return reshape(roll(ravel(x), shift, 0), x.shape)
+        return reshape(roll(_flat(x, "roll"), shift, 0), x.shape)
     shifts, axes = np.broadcast_arrays(np.atleast_1d(np.asarray(shift)), np.atleast_1d(np.asarray(axis)))
     if shifts.ndim > 1:
         raise ShapeError("roll: shift and axis must be ints or 1-d sequences")
@@ -288,7 +307,7 @@ def repeat(a, repeats, axis=None) -> Node:
     (None: of the flattened input), as ``np.repeat``."""
     x = as_node(a)
     if axis is None:
-        x, axis = ravel(x), 0
+        x, axis = _flat(x, "repeat"), 0
     ax = _axis("repeat", axis, x.ndim)
     r = np.asarray(repeats)
     if r.dtype.kind not in "iu" and not (r.dtype.kind == "f" and np.all(r == np.round(r))):
@@ -376,7 +395,7 @@ def pad(array, pad_width, mode: str = "constant", constant_values=0) -> Node:
             for width, value in ((before, values[ax, 0]), (after, values[ax, 1])):
                 shape = list(x.shape)
                 shape[ax] = width
-                parts.append(full(tuple(shape), float(value), x.dtype) if width else None)
+                parts.append(_filled(tuple(shape), float(value), x.dtype) if width else None)
             x = concatenate([p for p in (parts[0], x, parts[1]) if p is not None], ax)
             continue
         if n == 0:
@@ -411,21 +430,21 @@ def diff(a, n: int = 1, axis: int = -1, prepend=None, append=None) -> Node:
     before = [edge(prepend)] if prepend is not None else []
     after = [edge(append)] if append is not None else []
     if before or after:
+        _static(x, ax, "diff with prepend or append")
         x = concatenate([*before, x, *after], ax)
     for _ in range(n):
-        m = _static(x, ax, "diff")
-        x = _slice(x, ax, 1, m) - _slice(x, ax, 0, max(m - 1, 0))
+        x = _slice(x, ax, 1, None) - _slice(x, ax, None, -1)
     return x
 
 
 def ediff1d(ary, to_end=None, to_begin=None) -> Node:
     """Differences of consecutive entries of the flattened input, with optional values before
     and after, as ``np.ediff1d``."""
-    d = diff(ravel(ary))
-    parts = [ravel(to_begin)] if to_begin is not None else []
+    d = diff(_flat(as_node(ary), "ediff1d"))
+    parts = [_flat(as_node(to_begin), "ediff1d")] if to_begin is not None else []
     parts.append(d)
     if to_end is not None:
-        parts.append(ravel(to_end))
+        parts.append(_flat(as_node(to_end), "ediff1d"))
     return concatenate(parts, 0) if len(parts) > 1 else d
 
 
@@ -619,7 +638,7 @@ def append(arr, values, axis=None) -> Node:
     """``values`` appended to ``arr`` (both flattened when ``axis`` is None), as ``np.append``."""
     x, v = as_node(arr), as_node(values)
     if axis is None:
-        return concatenate([ravel(x), ravel(v)], 0)
+        return concatenate([_flat(x, "append"), _flat(v, "append")], 0)
     return concatenate([x, v], axis)
 
 
@@ -670,7 +689,6 @@ def trapezoid(y, x=None, dx: float = 1.0, axis: int = -1) -> Node:
     if y.ndim == 0:
         raise ShapeError("trapezoid: y must have at least 1 dim")
     ax = _axis("trapezoid", axis, y.ndim)
-    n = _static(y, ax, "trapezoid")
     if x is None:
         d = as_node(dx)
     else:
@@ -682,7 +700,7 @@ def trapezoid(y, x=None, dx: float = 1.0, axis: int = -1) -> Node:
             d = reshape(d, tuple(shape))
         else:
             d = diff(x, axis=ax)
-    mid = _slice(y, ax, 1, n) + _slice(y, ax, 0, max(n - 1, 0))
+    mid = _slice(y, ax, 1, None) + _slice(y, ax, None, -1)
     return sum_(d * mid / 2.0, ax)
 
 
