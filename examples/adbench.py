@@ -54,6 +54,9 @@ def load_gmm(path) -> dict:
         return out
 
     icf_size = D * (D + 1) // 2
+    expected = 3 + K + K * D + K * icf_size + n * D + 2
+    if len(tok) != expected:
+        raise ValueError(f"{path}: a GMM file with D={D}, K={K}, n={n} holds {expected} numbers, found {len(tok)}")
     alphas = take(K)
     means = take(K * D).reshape(K, D)
     icf = take(K * icf_size).reshape(K, icf_size)
@@ -67,7 +70,10 @@ def load_ba(path) -> dict:
     weight and feature N, M, P times; observation j sees camera j mod N and point j mod M."""
     tok = _numbers(path)
     N, M, P = (int(t) for t in tok[:3])
-    vals = np.array(tok[3:3 + N_CAM_PARAMS + 3 + 1 + 2], dtype=np.float64)
+    if len(tok) != 3 + N_CAM_PARAMS + 3 + 1 + 2:
+        raise ValueError(f"{path}: a BA file holds N M P, one camera (11), one point (3), one weight "
+                         f"and one feature (2): 20 numbers, found {len(tok)}")
+    vals = np.array(tok[3:], dtype=np.float64)
     cam, point, weight, feature = vals[:11], vals[11:14], vals[14], vals[15:17]
     return ba_instance(cam, point, weight, feature, N, M, P)
 
@@ -134,6 +140,9 @@ def gmm_objective(np_, alphas, means, icf, x, gamma: float, m: int, logsumexp=No
     two to four times faster than a batched product over k, for symdiff and for JAX)."""
     n, D = x.shape
     K = alphas.shape[0]
+    if means.shape != (K, D) or icf.shape != (K, D * (D + 1) // 2):
+        raise ValueError(f"gmm_objective: with x of shape {tuple(x.shape)} and {K} alphas, means must have "
+                         f"shape {(K, D)} and icf {(K, D * (D + 1) // 2)}; got {tuple(means.shape)} and {tuple(icf.shape)}")
     lse = logsumexp or (lambda a, axis: _logsumexp(np_, a, axis))
     q = icf[:, :D]
     l = icf[:, D:]

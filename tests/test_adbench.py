@@ -415,3 +415,17 @@ def test_ba_float32():
     for mine, want in zip(got, ref):
         _close(mine, want, rtol=2e-3)
 
+
+
+def test_bad_input_is_refused(tmp_path):
+    bad = tmp_path / "gmm_bad.txt"
+    bad.write_text("2 1 1\n0.5\n1 2\n")
+    with pytest.raises(ValueError, match="holds 13 numbers, found 6"):
+        A.load_gmm(bad)
+    bad_ba = tmp_path / "ba_bad.txt"
+    bad_ba.write_text("1 1 1\n1 2 3\n")
+    with pytest.raises(ValueError, match="20 numbers, found 6"):
+        A.load_ba(bad_ba)
+    g = GMM("gmm_d2_K5")
+    with pytest.raises(ValueError, match="icf"):
+        A.gmm_objective(snp, g.alphas, g.means, g.icf[:, :2], g.x, 1.0, 0)
