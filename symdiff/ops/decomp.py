@@ -46,7 +46,6 @@ from .base import Op
 __all__ = [
     "solve", "inv", "det", "slogdet", "cholesky", "eigh", "eigvalsh", "svd", "svdvals", "qr",
     "solve_triangular", "cho_factor", "cho_solve", "pinv",
-    "EighResult", "SVDResult", "QRResult", "SlogdetResult",
 ]
 
 EighResult = namedtuple("EighResult", ["eigenvalues", "eigenvectors"])
@@ -163,7 +162,8 @@ class _Linalg(Op):
                 arg = f"{out}_in{k}"
             lead = v.ndim - core  # the input's batch dims, aligned to the right of the result's
             parts = ["0" if v.shape[i] == 1 and batch[nb - lead + i] != 1 else idx[nb - lead + i] for i in range(lead)]
-            subs.append(f"{arg}[{', '.join(parts)}]" if parts else arg)
+            # C-contiguous operands (a no-op for most): one helper signature per dtype, not per layout
+            subs.append(f"np.ascontiguousarray({arg}[{', '.join(parts)}])" if parts else f"np.ascontiguousarray({arg})")
         target = f"{out}[{', '.join(idx)}]" if idx else out
         if self.core_out(node) == 0:
             call = f"{target} = _decomp.{self.helper}({', '.join(subs + self.helper_args())})"
