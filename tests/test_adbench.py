@@ -362,7 +362,6 @@ def test_ba_jacobian_sparsity_pattern(problems, jnp):
     """The structural pattern symdiff derives is exactly the non-zero pattern of JAX's Jacobian:
     a reprojection row sees 10 camera parameters (one principal-point coordinate), 3 point
     coordinates and its weight; a weight row sees its weight."""
-    import jax
     from symdiff.sparsity import dependency_patterns
 
     ba = problems["ba"]
