@@ -144,6 +144,10 @@ from .special import *  # noqa: E402,F401,F403  (scalar special functions, symdi
 from .special import __all__ as _special_names  # noqa: E402
 __all__ += _special_names
 
+# LAPACK helpers of the linear-algebra ops, called as _decomp._inv(...) (symdiff/ops/decomp.py)
+from ..ops import decomp as _decomp  # noqa: E402
+__all__.append("_decomp")
+
 # scan, shift and argmax helpers of the statistics ops, called as _statistics._cumsum3(...)
 # (symdiff/ops/statistics.py)
 from ..ops import statistics as _statistics  # noqa: E402
