@@ -252,10 +252,10 @@ def test_pickles_planted_in_caches_never_run_and_garbage_is_recompiled(tmp_path)
         "only the plain Numba function (nothing checked) ran the planted pickle"
     causes = [f"the folder {base / 'D0'} is writable by group or others", kernels[1], "owned by uid 54321",
               "runtime._dot-", "is a symbolic link", "is writable by group or others (mode 666)",
-              "removed the unreadable Numba cache index"]
+              "removed the unreadable Numba cache file"]
     for why in causes:
         assert why in second.stderr, why
-    assert second.stderr.count("UnsafeCacheWarning") == 6  # one warning per cause
+    assert second.stderr.count("UnsafeCacheWarning") == 7  # one per cause: 5 refusals, 2 garbage files
     assert "UnpicklingError" not in second.stderr and "Traceback" not in second.stderr
     assert os.listdir(tmp) == []  # the private /tmp/symdiff-* folder is gone at exit
     third = _child(base, env)  # the repaired caches load cleanly

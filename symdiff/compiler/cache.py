@@ -23,8 +23,10 @@ is put first in Numba's list: for functions defined in symdiff's own files (the 
 the folder Numba would pick (``NUMBA_CACHE_DIR``, the ``__pycache__`` beside the source, or the
 user-wide Numba cache), creates it with mode 0700, checks it and the function's index and data
 files, and only then hands it to Numba; functions of other libraries are left to Numba's own
-locators. A garbage index file of ours (a truncated write, a disk error) is removed, so Numba
-compiles afresh instead of failing with ``UnpicklingError``.
+locators. When a load fails, garbage files of ours (a truncated write, a disk error) are
+removed (``repair``) and the kernel compiled afresh, instead of failing with ``UnpicklingError``.
+Setting ``NUMBA_CACHE_LOCATOR_CLASSES`` replaces Numba's list of locators, this one included:
+symdiff then warns once that its checks are off.
 """
 from __future__ import annotations
 
@@ -253,26 +255,35 @@ def _valid_pickles(data: bytes, count: int) -> bool:
     return stream.tell() == len(data)
 
 
+_listings: dict[str, tuple[int, dict]] = {}  # folder -> (mtime, {file name base: names}), per change
+
+
+def _numba_files(folder: str) -> dict[str, list[str]]:
+    """Numba's files in ``folder`` by file name base (``base.nbi``, ``base.<n>.nbc``)."""
+    mtime = os.stat(folder).st_mtime_ns
+    got = _listings.get(folder)
+    if got is None or got[0] != mtime:
+        files: dict[str, list[str]] = {}
+        for name in os.listdir(folder):
+            if name.endswith(".nbi"):
+                files.setdefault(name[:-4], []).append(name)
+            elif name.endswith(".nbc"):
+                files.setdefault(name[:-4].rsplit(".", 1)[0], []).append(name)
+        got = _listings[folder] = (mtime, files)
+    return got[1]
+
+
 def _function_files_problem(folder: str, base: str) -> str | None:
-    """Check the index and data files of one function (``base`` is Numba's file name base).
-    A garbage index of ours is removed (Numba then compiles and writes a new one)."""
+    """Check the index and data files of one function (``base`` is Numba's file name base): owner,
+    mode, no link. (Garbage in files of ours is dealt with by ``repair`` when a load fails.)"""
     try:
-        names = os.listdir(folder)
+        names = _numba_files(folder).get(base, ())
     except OSError as exc:
         return f"the folder {folder} cannot be listed ({exc.strerror})"
-    index = base + ".nbi"
     for name in names:
-        if not (name == index or (name.startswith(base + ".") and name.endswith(".nbc"))):
-            continue
-        path = os.path.join(folder, name)
-        problem = file_problem(path)
+        problem = file_problem(os.path.join(folder, name))
         if problem:
             return problem
-        if name == index:
-            data = read_private_file(path)
-            if data is not None and not _valid_pickles(data, 2):
-                os.unlink(path)
-                warn_once(path, f"symdiff: removed the unreadable Numba cache index {path}; compiling afresh")
     return None
 
 
@@ -344,7 +355,7 @@ def tighten() -> None:
 
     Numba writes its files with the process umask; under a umask such as 002 they would come out
     group-writable and be refused by the next process. Cheap; called after a compile."""
-    if not _loose_umask():
+    if not _loose_umask() or not hasattr(os, "fchmod"):
         return
     with _lock:
         folders = list(_safe_folders)
@@ -391,7 +402,8 @@ def repair() -> int:
                     os.unlink(path)
                     removed += 1
                 except OSError:
-                    pass
+                    continue
+                warn_once(path, f"symdiff: removed the unreadable Numba cache file {path}; compiling afresh")
     return removed
 
 
@@ -419,6 +431,9 @@ def install() -> None:
     impl = getattr(_nc, "CacheImpl", None) or getattr(_nc, "_CacheImpl")
     if SafeCacheLocator not in impl._locator_classes:
         impl._locator_classes.insert(0, SafeCacheLocator)
+    if getattr(_numba_config, "CACHE_LOCATOR_CLASSES", None):
+        warn_once("NUMBA_CACHE_LOCATOR_CLASSES", "symdiff: NUMBA_CACHE_LOCATOR_CLASSES replaces Numba's cache "
+                  "locators, and with them symdiff's checks of the cache folders (see symdiff/compiler/cache.py)")
 
 
 install()
