@@ -74,7 +74,7 @@ def _numpy_constant(value, dt=None) -> Node:
         arr = arr.astype(_np.float64)
     if arr.dtype.kind not in "biuf":
         raise SymdiffError(f"array: cannot make an array of dtype {arr.dtype}")
-    return Constant(_np.ascontiguousarray(arr))
+    return Constant(_np.array(arr, order="C"))  # a copy: the caller's array stays writable
 
 
 def array(object, dtype=None, copy: bool = True, ndmin: int = 0) -> Node:

@@ -74,7 +74,7 @@ class Scatter(Op):
 
 def index_constant(values) -> Constant:
     """An int64 index array as a constant node (for ``scatter``)."""
-    return Constant(np.ascontiguousarray(values, dtype=np.int64))
+    return Constant(np.array(values, dtype=np.int64, order="C"))  # a copy: the caller's array stays writable
 
 
 def scatter(x, src, dst, shape) -> Node:

@@ -206,7 +206,7 @@ def _index_node(indices) -> Node:
             arr = arr.astype(np.int64)
         else:
             raise DTypeError(f"indices must be integers, got {arr.dtype} from {indices!r:.60}")
-    return Constant(np.ascontiguousarray(arr, dtype=np.int64))
+    return Constant(np.array(arr, dtype=np.int64, order="C"))  # a copy: the caller's array stays writable
 
 
 def take(a, indices, axis: int | None = None) -> Node:
