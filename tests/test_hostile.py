@@ -162,6 +162,7 @@ def g(x):
 
 _CHILD = """
 import os, sys, warnings
+os.umask(0o002)  # new files group-writable, as many systems make them: symdiff's must not stay so
 warnings.simplefilter("always")
 import numpy as np
 import symdiff as sd
@@ -227,6 +228,10 @@ def test_pickles_planted_in_caches_never_run_and_garbage_is_recompiled(tmp_path)
     runtime = _numba_folder(numba_dir, os.path.dirname(runtime_module.__file__))
     kernels = [_numba_folder(numba_dir, str(base / f"D{k}")) for k in range(5)]
     plain = _numba_folder(numba_dir, str(base / "E"))
+    for root, _, files in os.walk(base):
+        if root != plain and "markers" not in root:
+            for name in files:  # made 0600, or tightened after Numba wrote them under umask 002
+                assert not os.stat(os.path.join(root, name)).st_mode & 0o022, (root, name)
 
     def one(folder, prefix, suffix):
         (name,) = [n for n in os.listdir(folder) if n.startswith(prefix) and n.endswith(suffix)]
