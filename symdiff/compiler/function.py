@@ -186,8 +186,8 @@ def _numba_type(node_or_const, scalar: bool):
 class Function:
     """A compiled graph. Call it with arrays in the order of ``inputs``, or by variable name.
 
-    Returns one value per output (a list when ``outputs`` was a list): arrays, and for 0-d
-    outputs a Python ``float`` (float64 graphs) or ``np.float32`` (float32 graphs).
+    Returns one value per output (a list when ``outputs`` was a list, a dict for a dict): arrays,
+    and for 0-d outputs a Python ``float`` (float64 graphs) or ``np.float32`` (float32 graphs).
     Attributes: ``source`` (the generated Numba code), ``wrapper_source`` (the argument checks),
     ``compile_seconds``, ``from_cache``, ``mode``.
 
@@ -524,7 +524,8 @@ def _array_call(entry, fallback, inputs, outputs, lowering: Lowering, consts: tu
 
 
 def function(inputs: Sequence[Variable], outputs, *, parallel: bool = False, mode: str = "auto") -> Function:
-    """Compile ``outputs`` (a node or a list) as a function of ``inputs`` (variables, in call order).
+    """Compile ``outputs`` (a node, a list, or a dict ``{name: node}``, whose calls then return a
+    dict) as a function of ``inputs`` (a list of variables, in call order).
 
     ``parallel=True`` runs large loops with Numba's ``prange``. ``mode="numba"`` always generates
     Numba kernels; ``"vm"`` runs the virtual machine (runs of elementwise ops on one compiled
