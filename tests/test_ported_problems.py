@@ -1,0 +1,288 @@
+"""Conformance of published optimisation test problems ported from ``jax.numpy``.
+
+Every problem in ``tests/problems.py`` is a function written as JAX code; it runs once on
+``jax.numpy`` (the reference: ``jax.grad`` / ``jax.hessian`` in float64) and once on
+``symdiff.numpy`` with ``x = sd.vector("x", n)``. At the starting point and at one random nearby
+point, symdiff's value (``sd.evaluate``), gradient (``sd.grad``), dense Hessian (``sd.hessian``) and
+sparse Hessian (``sd.hessian(f, x, sparse=True)``) must agree with JAX to 1e-8 relative, norm-wise.
+
+The sparse Hessians of every problem are evaluated through the NumPy route here; the compiled
+route (the default of ``SparseHessian``, one Numba kernel per problem, about 2.5 s each when the
+kernel cache is cold) runs for a subset in ``test_compiled_subset`` and for all problems in
+``test_sparse_hessian_compiled``, which is marked ``slow`` (``pytest -m slow``).
+
+Cases that fail because of symdiff are listed in ``XFAIL`` (strict, so a fix shows up as an
+unexpected pass) rather than skipped or worked around in the port.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+import zlib
+
+import numpy as np
+import pytest
+
+import symdiff as sd
+import symdiff.nn as snn
+import symdiff.numpy as snp
+import symdiff.scipy.special as sspecial
+from problems import BY_NAME, PROBLEMS, Problem
+
+jax = pytest.importorskip("jax")
+jax.config.update("jax_enable_x64", True)
+if not jax.config.jax_compilation_cache_dir:  # reuse XLA compilations across runs (about 2x faster)
+    jax.config.update("jax_compilation_cache_dir",
+                      os.path.join(tempfile.gettempdir(), "symdiff-tests-jax-cache"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+import jax.numpy as jnp  # noqa: E402
+import jax.scipy.special as jspecial  # noqa: E402
+
+RTOL = 1e-8
+ATOL = 1e-300  # the floor for an all-zero reference; any non-zero reference is compared relatively
+KINDS = ("value", "gradient", "hessian", "sparse_hessian")
+
+# problem -> (kinds that fail, what fails in symdiff). Kept strict: a fix is an unexpected pass.
+_FAILING: dict[str, tuple[tuple[str, ...], str]] = {
+    "ml_ridge_array_weight": (KINDS, "snp.array(0.1) / snp.asarray(0.1) of a number is a (1,) node, not 0-d "
+                              "(np.ascontiguousarray in symdiff.numpy._numpy_constant adds an axis), so "
+                              "the objective has shape (1,) and grad/hessian refuse it"),
+    "misc_vander_polyfit": (KINDS, "symdiff.numpy has no vander"),
+    "misc_select_penalty": (KINDS, "symdiff.numpy has no select"),
+    "misc_block_matrix": (KINDS, "symdiff.numpy has no block"),
+    "glob_shubert_vectorize": (KINDS, "symdiff.numpy has no vectorize"),
+    "ml_von_mises_nll": (KINDS, "symdiff.scipy.special has no i0e"),
+    "misc_fortran_order": (KINDS, "Node.reshape(..., order='F') raises TypeError (no order= argument)"),
+    "ml_masked_mean": (KINDS, "reductions refuse where= (SymdiffError 'mean: where= is not supported'); "
+                       "jnp.mean/jnp.sum take it"),
+    "glob_sum_different_powers": (("hessian", "sparse_hessian"),
+                                  "abs'(0) = 0 (JAX: 1), so the Hessian of the smooth |x|**2 at x = 0 is 0, "
+                                  "not 2"),
+}
+XFAIL: dict[tuple[str, str], str] = {
+    (name, kind): reason for name, (kinds, reason) in _FAILING.items() for kind in kinds}
+
+# problems whose sparse-Hessian pattern should be exactly the structural one (banded / block)
+TIGHT_PATTERN = [
+    "mgh_extended_rosenbrock", "mgh_extended_powell", "mgh_broyden_tridiagonal",
+    "mgh_discrete_boundary_value", "cute_dqdrtic", "cute_fletchcr", "cute_chainwoo",
+    "cute_srosenbr", "cute_engval1", "glob_cyclic_rosenbrock", "misc_at_set_boundary",
+    "misc_roll_pad_stencil",
+]
+TIGHT_XFAIL: dict[str, str] = {
+    "misc_at_set_boundary": "x.at[1:-1].set(v) lowers to where(const mask, take(v, padded idx), 0) and "
+                            "the where/take pattern rules ignore the constant mask: z[0] and z[-1] "
+                            "are taken to depend on v[0], adding 4 structural zeros to the Hessian pattern",
+}
+
+# compiled with sd.function (value + gradient) and SparseHessian(compiled=True)
+COMPILED = [
+    "mgh_rosenbrock", "mgh_helical_valley", "mgh_gulf", "mgh_osborne2", "mgh_watson",
+    "mgh_discrete_integral_equation", "mgh_chebyquad", "cute_bdqrtic", "cute_schmvett",
+    "cute_matrix_quadratic", "glob_griewank", "glob_shubert", "misc_at_add_multiply",
+    "misc_roll_pad_stencil", "ml_mlp_vmap", "ml_student_t_nll",
+]
+COMPILED_XFAIL: dict[str, str] = {}
+
+# float32 runs: value and gradient keep JAX's dtype and agree with JAX's float32 results
+FLOAT32 = [
+    "mgh_extended_rosenbrock", "mgh_trigonometric", "mgh_discrete_boundary_value", "cute_arwhead",
+    "cute_chainwoo", "cute_srosenbr", "cute_power", "glob_rastrigin", "glob_levy", "glob_ackley",
+    "glob_salomon", "misc_roll_pad_stencil", "ml_mlp_vmap",
+]
+FLOAT32_XFAIL: dict[str, str] = {
+    "mgh_discrete_boundary_value": "jnp.arange(1, n + 1) * h (int array times a Python float) stays weakly "
+                                   "typed in JAX, so x32 + t is float32; symdiff (as NumPy) makes t a strong "
+                                   "float64 and the objective float64",
+}
+
+# gradients batched over the two test points with sd.vmap
+VMAP = [
+    "mgh_rosenbrock", "mgh_bard", "mgh_watson", "mgh_chebyquad", "mgh_broyden_banded",
+    "cute_cragglvy", "cute_heart6ls", "glob_shubert", "glob_hartmann6", "misc_triu_quartic",
+    "misc_at_add_multiply", "misc_cumsum_prod", "ml_softmax_regression", "ml_mlp_vmap_two_args",
+]
+VMAP_XFAIL: dict[str, str] = {}
+
+
+# ---------------------------------------------------------------------------------------------
+# the two test points and the JAX reference
+# ---------------------------------------------------------------------------------------------
+def sample_points(p: Problem) -> list[np.ndarray]:
+    """The starting point and one random point near it (seeded by the problem's name)."""
+    rng = np.random.default_rng(zlib.crc32(p.name.encode()))
+    near = p.x0 + p.scale * (1.0 + np.abs(p.x0)) * rng.standard_normal(p.n)
+    return [p.x0.copy(), near]
+
+
+def _jax_fn(p: Problem):
+    return lambda x: p.fn(x, jnp, jax.nn, jspecial, jax.vmap)
+
+
+@functools.lru_cache(maxsize=None)
+def jax_reference(name: str) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(value, gradient, Hessian) from JAX at each test point: one jitted function per problem."""
+    p = BY_NAME[name]
+    f = _jax_fn(p)
+    everything = jax.jit(lambda x: (f(x), jax.grad(f)(x), jax.hessian(f)(x)))
+    out = []
+    for pt in sample_points(p):
+        v, g, h = everything(jnp.asarray(pt))
+        out.append((np.asarray(v), np.asarray(g), np.asarray(h)))
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def symdiff_graph(name: str):
+    """``(x, f)``: the problem built on symdiff.numpy with ``x = sd.vector("x", n)``."""
+    p = BY_NAME[name]
+    x = sd.vector("x", p.n)
+    f = p.fn(x, snp, snn, sspecial, sd.vmap)
+    return x, f
+
+
+def assert_close(got, ref, what: str) -> None:
+    """Norm-wise relative agreement (RTOL) with a tiny absolute floor, shapes and finiteness."""
+    got = np.asarray(got, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    assert got.shape == ref.shape, f"{what}: shape {got.shape}, JAX gives {ref.shape}"
+    assert np.all(np.isfinite(got)), f"{what}: non-finite entries {got}"
+    err = np.linalg.norm((got - ref).ravel())
+    scale = np.linalg.norm(ref.ravel())
+    assert err <= RTOL * scale + ATOL, (
+        f"{what}: relative error {err / scale if scale else err:.3g} (|ref| = {scale:.6g})\n"
+        f"symdiff {got}\nJAX     {ref}")
+
+
+def _symdiff_results(name: str, kind: str) -> list[np.ndarray]:
+    x, f = symdiff_graph(name)
+    pts = sample_points(BY_NAME[name])
+    if kind == "value":
+        return [sd.evaluate(f, {x: pt}) for pt in pts]
+    if kind == "gradient":
+        g = sd.grad(f, x)
+        return [sd.evaluate(g, {x: pt}) for pt in pts]
+    if kind == "hessian":
+        H = sd.hessian(f, x)
+        return [sd.evaluate(H, {x: pt}) for pt in pts]
+    Hs = sd.SparseHessian(f, x, compiled=False)  # what sd.hessian(f, x, sparse=True) builds
+    return [Hs({x: pt}).toarray() for pt in pts]
+
+
+def _cases():
+    for p in PROBLEMS:
+        for kind in KINDS:
+            reason = XFAIL.get((p.name, kind))
+            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+            yield pytest.param(p.name, kind, marks=marks, id=f"{p.name}-{kind}")
+
+
+def _marked(names, xfails):
+    return [pytest.param(n, marks=[pytest.mark.xfail(strict=True, reason=xfails[n])] if n in xfails else [])
+            for n in names]
+
+
+# ---------------------------------------------------------------------------------------------
+# the conformance table
+# ---------------------------------------------------------------------------------------------
+def test_problem_set_is_complete():
+    assert len(PROBLEMS) >= 80
+    for name in COMPILED + FLOAT32 + VMAP + TIGHT_PATTERN:
+        assert name in BY_NAME, name
+    for (name, kind) in XFAIL:
+        assert name in BY_NAME and kind in KINDS, (name, kind)
+    for p in PROBLEMS:
+        assert p.x0.dtype == np.float64 and p.x0.shape == (p.n,) and 2 <= p.n <= 30, p.name
+
+
+@pytest.mark.parametrize("name, kind", list(_cases()))
+def test_agrees_with_jax(name: str, kind: str):
+    ref = jax_reference(name)
+    got = _symdiff_results(name, kind)
+    index = {"value": 0, "gradient": 1, "hessian": 2, "sparse_hessian": 2}[kind]
+    for k, (g, r) in enumerate(zip(got, ref)):
+        assert_close(g, r[index], f"{name} {kind} at point {k}")
+    if kind == "value":
+        assert all(np.asarray(g).dtype == np.float64 for g in got)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [p.name for p in PROBLEMS])
+def test_sparse_hessian_compiled(name: str):
+    """The exact call a port makes: sd.hessian(f, x, sparse=True)({x: x0}), compiled by default."""
+    x, f = symdiff_graph(name)
+    Hs = sd.hessian(f, x, sparse=True)
+    for k, (pt, r) in enumerate(zip(sample_points(BY_NAME[name]), jax_reference(name))):
+        assert_close(Hs({x: pt}).toarray(), r[2], f"{name} compiled sparse Hessian at point {k}")
+
+
+def test_compiled_subset():
+    """sd.function(value, gradient) and the compiled sparse Hessian, one of each per problem,
+    against sd.evaluate and JAX. The set of failing problems must be exactly COMPILED_XFAIL."""
+    failures = {}
+    for name in COMPILED:
+        try:
+            x, f = symdiff_graph(name)
+            g = sd.grad(f, x)
+            fn = sd.function([x], [f, g])
+            Hs = sd.hessian(f, x, sparse=True)
+            for k, (pt, r) in enumerate(zip(sample_points(BY_NAME[name]), jax_reference(name))):
+                v_c, g_c = fn(pt)
+                v_e, g_e = sd.evaluate([f, g], {x: pt})
+                np.testing.assert_allclose(v_c, v_e, rtol=1e-12, atol=1e-300)
+                assert_close(g_c, g_e, f"{name} compiled gradient vs sd.evaluate at point {k}")
+                assert_close(v_c, r[0], f"{name} compiled value at point {k}")
+                assert_close(g_c, r[1], f"{name} compiled gradient at point {k}")
+                assert_close(Hs({x: pt}).toarray(), r[2], f"{name} compiled sparse Hessian at point {k}")
+        except Exception as e:  # noqa: BLE001  (collected, compared with the expected list below)
+            failures[name] = f"{type(e).__name__}: {str(e)[:300]}"
+    unexpected = {n: m for n, m in failures.items() if n not in COMPILED_XFAIL}
+    fixed = sorted(set(COMPILED_XFAIL) - set(failures))
+    assert not unexpected and not fixed, f"unexpected failures {unexpected}; now passing {fixed}"
+
+
+@pytest.mark.parametrize("name", _marked(VMAP, VMAP_XFAIL))
+def test_vmap_gradient(name: str):
+    """The gradient batched over both test points with sd.vmap equals JAX's gradients."""
+    x, f = symdiff_graph(name)
+    g = sd.grad(f, x)
+    pts = np.stack(sample_points(BY_NAME[name]))
+    batched = sd.evaluate(sd.vmap(g, x, sd.constant(pts)), {})
+    ref = jax_reference(name)
+    assert batched.shape == pts.shape
+    for k in range(len(pts)):
+        assert_close(batched[k], ref[k][1], f"{name} vmapped gradient row {k}")
+
+
+@pytest.mark.parametrize("name", _marked(FLOAT32, FLOAT32_XFAIL))
+def test_float32(name: str):
+    """float32 in: the value and gradient get JAX's dtype (float32, or float64 where float64 data
+    or int-times-float promotion enters, as in JAX) and agree with JAX's results from float32 input."""
+    p = BY_NAME[name]
+    x = sd.vector("x", p.n, dtype=np.float32)
+    f = p.fn(x, snp, snn, sspecial, sd.vmap)
+    g = sd.grad(f, x)
+    jf = jax.jit(jax.value_and_grad(_jax_fn(p)))
+    for pt in sample_points(p):
+        pt32 = pt.astype(np.float32)
+        v, gv = sd.evaluate([f, g], {x: pt32})
+        jv, jg = jf(jnp.asarray(pt32))
+        assert np.asarray(v).dtype == np.asarray(jv).dtype, (name, np.asarray(v).dtype, jv.dtype)
+        assert gv.dtype == np.asarray(jg).dtype, (name, gv.dtype, jg.dtype)
+        for got, ref in ((v, jv), (gv, jg)):
+            err = np.linalg.norm(np.ravel(np.asarray(got, np.float64) - np.asarray(ref, np.float64)))
+            assert err <= 1e-4 * np.linalg.norm(np.ravel(np.asarray(ref, np.float64))) + 1e-6, (name, got, ref)
+
+
+@pytest.mark.parametrize("name", _marked(TIGHT_PATTERN, TIGHT_XFAIL))
+def test_sparse_pattern_is_structural(name: str):
+    """For banded / block-structured problems the derived pattern is exactly JAX's non-zeros."""
+    x, f = symdiff_graph(name)
+    Hs = sd.SparseHessian(f, x, compiled=False)
+    pattern = Hs.pattern.toarray()
+    nonzero = np.abs(jax_reference(name)[1][2]) > 0
+    assert np.array_equal(pattern, pattern.T)
+    assert not np.any(nonzero & ~pattern), f"{name}: non-zeros outside the pattern"
+    extra = int(np.sum(pattern & ~nonzero))
+    assert extra == 0, f"{name}: {extra} structural zeros in the pattern (nnz {pattern.sum()} vs {nonzero.sum()})"
