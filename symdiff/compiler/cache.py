@@ -426,11 +426,64 @@ def _loose_umask() -> bool:
     return (_umask_cache[0] & 0o022) != 0o022
 
 
+# -- concurrent processes ------------------------------------------------------------------------
+# Numba's index update (load the index, pick the first free data-file number, save both) is not
+# atomic: two processes compiling different signatures of one function at the same time (pytest
+# workers, a pool of servers) can pick the same number, and the index then maps one signature to
+# another's machine code, which fails to type or, worse, runs with the wrong types. For symdiff's
+# functions the update runs under an exclusive lock on the index, and a loaded entry is used only
+# if it was compiled for the signature asked for (else it is compiled afresh and overwritten).
+_original_save = _nc.IndexDataCacheFile.save
+_original_load_overload = _nc.Cache.load_overload
+
+
+def _locked_save(self, key, data):
+    if not getattr(self, "_symdiff_locked", False):
+        return _original_save(self, key, data)
+    import fcntl
+
+    lock_path = self._index_path + ".lock"
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError:  # a planted link or an unwritable folder: do not save at all
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return _original_save(self, key, data)
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _checked_load_overload(self, sig, target_context):
+    cres = _original_load_overload(self, sig, target_context)
+    if cres is None or not isinstance(getattr(self._impl, "locator", None), SafeCacheLocator):
+        return cres
+    wanted = tuple(sig.args) if hasattr(sig, "args") else tuple(sig)
+    if tuple(cres.signature.args) != wanted:  # another signature's code under this key: a past race
+        return None
+    return cres
+
+
+_original_cache_init = _nc.Cache.__init__
+
+
+def _cache_init(self, py_func):
+    _original_cache_init(self, py_func)
+    if isinstance(getattr(self._impl, "locator", None), SafeCacheLocator):
+        self._cache_file._symdiff_locked = True  # symdiff's functions: index updates take the lock
+
+
 def install() -> None:
     """Put ``SafeCacheLocator`` first among Numba's cache locators (idempotent)."""
     impl = getattr(_nc, "CacheImpl", None) or getattr(_nc, "_CacheImpl")
     if SafeCacheLocator not in impl._locator_classes:
         impl._locator_classes.insert(0, SafeCacheLocator)
+    if _nc.IndexDataCacheFile.save is not _locked_save:
+        _nc.IndexDataCacheFile.save = _locked_save
+    if _nc.Cache.load_overload is not _checked_load_overload:
+        _nc.Cache.load_overload = _checked_load_overload
+    if _nc.Cache.__init__ is not _cache_init:
+        _nc.Cache.__init__ = _cache_init
     if getattr(_numba_config, "CACHE_LOCATOR_CLASSES", None):
         warn_once("NUMBA_CACHE_LOCATOR_CLASSES", "symdiff: NUMBA_CACHE_LOCATOR_CLASSES replaces Numba's cache "
                   "locators, and with them symdiff's checks of the cache folders (see symdiff/compiler/cache.py)")
