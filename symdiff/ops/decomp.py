@@ -16,7 +16,7 @@ operands of ``solve`` and ``solve_triangular`` as NumPy does) and declares its r
   matrix; different matrices of a batch do not mix.
 
 Multi-output decompositions (``eigh``, ``svd``, ``qr``, ``slogdet``) give **one node per
-output**: ``eigh(a)`` is the pair of nodes ``Eigh(part=0)(a)`` and ``Eigh(part=1)(a)``. Each
+output**: ``eigh(a)`` is the pair of nodes ``Eigvalsh()(a)`` and ``EighVectors()(a)``. Each
 node runs the factorisation itself, so evaluating both outputs factorises twice (and the
 eigenvalue / singular-value nodes use LAPACK's cheaper values-only drivers, as
 ``eigvalsh``/``svdvals`` do). In exchange each output's gradient rule stands alone: an output
@@ -115,7 +115,7 @@ def _matrices(op: str, a: Node, what: str = "a") -> None:
         raise ShapeError(f"{op}: {what} must be matrices (..., m, n), got shape {format_shape(a.shape)}")
 
 
-def _static_dims(op: str, a: Node) -> tuple:
+def _static_dims(a: Node) -> tuple | None:
     """The (m, n) of the matrices of ``a`` when both are static ints, else ``None``."""
     m, n = a.shape[-2:]
     return (m, n) if isinstance(m, int) and isinstance(n, int) else None
@@ -357,14 +357,10 @@ def det(a) -> Node:
     return Det()(as_node(a))
 
 
-class Slogdet(_Linalg):
-    """One output of ``np.linalg.slogdet``: ``part=0`` the sign, ``part=1`` log|det|."""
+class _Slogdet(_Linalg):
+    """One output of ``np.linalg.slogdet`` (``part`` 0: the sign, 1: log|det|)."""
 
-    name, out_core = "slogdet", 0
-
-    def __init__(self, part: int):
-        super().__init__(part=part)
-        self.helper = "_slogdet_logabs" if part else "_slogdet_sign"
+    out_core, part = 0, 0
 
     def infer(self, a):
         _square("slogdet", a)
@@ -373,20 +369,33 @@ class Slogdet(_Linalg):
     def perform(self, values, node, dims):
         return np.linalg.slogdet(values[0])[self.part]
 
+
+class SlogdetSign(_Slogdet):
+    """The sign of the determinant: piecewise constant, so no gradient and no pattern."""
+
+    name, helper, part = "slogdet_sign", "_slogdet_sign", 0
+
     def bprop(self, inputs, output, D):
-        if self.part == 0:  # the sign is piecewise constant
-            return [None]
-        return [_col(_col(D)) * _mT(inv(inputs[0]))]
+        return [None]
 
     def pattern(self, node, pats, shapes, dims):
-        return None if self.part == 0 else super().pattern(node, pats, shapes, dims)
+        return None
+
+
+class LogAbsDet(_Slogdet):
+    """log |det a|, stable where det itself would over- or underflow."""
+
+    name, helper, part = "logabsdet", "_slogdet_logabs", 1
+
+    def bprop(self, inputs, output, D):
+        return [_col(_col(D)) * _mT(inv(inputs[0]))]
 
 
 def slogdet(a) -> SlogdetResult:
     """``np.linalg.slogdet``: ``(sign, logabsdet)`` of each square matrix, as two nodes (no
     gradient flows through the sign)."""
     a = as_node(a)
-    return SlogdetResult(Slogdet(0)(a), Slogdet(1)(a))
+    return SlogdetResult(SlogdetSign()(a), LogAbsDet()(a))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -545,6 +554,7 @@ def cholesky(a, /, *, upper: bool = False) -> Node:
     """``np.linalg.cholesky``: ``L`` (lower) with ``a = L L^T``, or with ``upper=True`` the
     factor ``U = L^T`` computed from the upper triangle of ``a``."""
     a = as_node(a)
+    _square("cholesky", a)
     if upper:
         return _mT(Cholesky()(_mT(a)))
     return Cholesky()(a)
@@ -554,6 +564,7 @@ def cho_factor(a, lower: bool = False, overwrite_a: bool = False, check_finite: 
     """``scipy.linalg.cho_factor``: ``(c, lower)`` for ``cho_solve``. Unlike SciPy, the triangle
     of ``c`` that the factor does not use holds zeros (SciPy leaves arbitrary values there)."""
     a = as_node(a)
+    _square("cho_factor", a)
     return (Cholesky()(a) if lower else _mT(Cholesky()(_mT(a)))), bool(lower)
 
 
@@ -572,41 +583,49 @@ def cho_solve(c_and_lower, b, overwrite_b: bool = False, check_finite: bool = Tr
 # ---------------------------------------------------------------------------------------------
 # eigh
 # ---------------------------------------------------------------------------------------------
-class Eigh(_Linalg):
-    """One output of ``np.linalg.eigh`` (lower triangle read): ``part=0`` the eigenvalues in
-    ascending order (LAPACK's values-only driver, as ``eigvalsh``), ``part=1`` the eigenvectors
-    (columns). Gradients treat the input as symmetric and are symmetrised."""
+class Eigvalsh(_Linalg):
+    """The eigenvalues of symmetric matrices (lower triangle read), ascending, from LAPACK's
+    values-only driver. Gradients treat the input as symmetric."""
 
-    name = "eigh"
+    name, helper, out_core = "eigvalsh", "_eigvalsh", 1
 
-    def __init__(self, part: int):
-        super().__init__(part=part)
-        self.helper = "_eigvalsh" if part == 0 else "_eigh_vectors"
-        self.out_core = 1 if part == 0 else 2
+    def infer(self, a):
+        _square("eigvalsh", a)
+        return a.shape[:-1], result_dtype(a.dtype)
+
+    def perform(self, values, node, dims):
+        return np.linalg.eigvalsh(values[0])
+
+    def bprop(self, inputs, output, D):
+        v = EighVectors()(inputs[0])   # dw_i = v_i^T dA v_i
+        return [(v * _row(D)) @ _mT(v)]
+
+
+class EighVectors(_Linalg):
+    """The eigenvectors (columns) of ``np.linalg.eigh``, in the order of ``eigvalsh``. The
+    gradient is the F-matrix rule with 1/(w_j - w_i) off the diagonal, symmetrised."""
+
+    name, helper = "eigh_vectors", "_eigh_vectors"
 
     def infer(self, a):
         _square("eigh", a)
-        return (a.shape[:-1] if self.part == 0 else a.shape), result_dtype(a.dtype)
+        return a.shape, result_dtype(a.dtype)
 
     def perform(self, values, node, dims):
-        if self.part == 0:
-            return np.linalg.eigvalsh(values[0])
         return np.linalg.eigh(values[0])[1]
 
     def bprop(self, inputs, output, D):
-        (a,) = inputs
-        if self.part == 0:   # dw_i = v_i^T dA v_i
-            v = Eigh(1)(a)
-            return [(v * _row(D)) @ _mT(v)]
         # dV = V (F o (V^T dA V)), F_ij = 1 / (w_j - w_i)
-        v, w = output, Eigh(0)(a)
+        v, w = output, Eigvalsh()(inputs[0])
         inner = _gap_matrix(w) * (_mT(v) @ D)
         return [_sym(v @ inner @ _mT(v))]
 
 
 def _uplo(op: str, a: Node, UPLO: str) -> Node:
+    """``a`` checked square, transposed when its upper triangle is to be read."""
     if UPLO not in ("L", "U"):
         raise ShapeError(f"{op}: UPLO must be 'L' or 'U', got {UPLO!r}")
+    _square(op, a)
     return a if UPLO == "L" else _mT(a)
 
 
@@ -614,60 +633,53 @@ def eigh(a, UPLO: str = "L") -> EighResult:
     """``np.linalg.eigh``: ``(eigenvalues, eigenvectors)`` of symmetric matrices, reading the
     ``UPLO`` triangle; two nodes."""
     a = _uplo("eigh", as_node(a), UPLO)
-    return EighResult(Eigh(0)(a), Eigh(1)(a))
+    return EighResult(Eigvalsh()(a), EighVectors()(a))
 
 
 def eigvalsh(a, UPLO: str = "L") -> Node:
     """``np.linalg.eigvalsh``: the eigenvalues of symmetric matrices in ascending order."""
-    return Eigh(0)(_uplo("eigvalsh", as_node(a), UPLO))
+    return Eigvalsh()(_uplo("eigvalsh", as_node(a), UPLO))
 
 
 # ---------------------------------------------------------------------------------------------
 # svd
 # ---------------------------------------------------------------------------------------------
-class Svd(_Linalg):
-    """One output of ``np.linalg.svd``: ``part=0`` U, ``part=1`` the singular values (in
-    descending order; LAPACK's values-only driver), ``part=2`` Vh. ``full_matrices`` only
-    matters for U and Vh."""
+class Svdvals(_Linalg):
+    """The singular values, descending, from LAPACK's values-only driver."""
 
-    name = "svd"
-
-    def __init__(self, part: int, full_matrices: bool):
-        super().__init__(part=part, full_matrices=full_matrices)
-        self.helper = ("_svd_u", "_svdvals", "_svd_vh")[part]
-        self.out_core = 1 if part == 1 else 2
-
-    def helper_args(self):
-        return [] if self.part == 1 else [str(self.full_matrices)]
+    name, helper, out_core = "svdvals", "_svdvals", 1
 
     def infer(self, a):
         _matrices("svd", a)
-        m, n = a.shape[-2:]
-        if self.part == 0:
-            shape = (m, m if self.full_matrices else _min_dim("svd", a))
-        elif self.part == 1:
-            shape = (_min_dim("svd", a),)
-        else:
-            shape = (n if self.full_matrices else _min_dim("svd", a), n)
-        return a.shape[:-2] + shape, result_dtype(a.dtype)
+        return a.shape[:-2] + (_min_dim("svd", a),), result_dtype(a.dtype)
 
     def perform(self, values, node, dims):
-        if self.part == 1:
-            return np.linalg.svd(values[0], compute_uv=False)
-        return np.linalg.svd(values[0], full_matrices=self.full_matrices)[0 if self.part == 0 else 2]
+        return np.linalg.svd(values[0], compute_uv=False)
+
+    def bprop(self, inputs, output, D):
+        (a,) = inputs   # ds = diag(U^T dA V)
+        return [(SvdU(False)(a) * _row(D)) @ SvdVh(False)(a)]
+
+
+class _SvdVectors(_Linalg):
+    """U (``SvdU``) or Vh (``SvdVh``) of ``np.linalg.svd``; ``full_matrices`` as NumPy."""
+
+    def __init__(self, full_matrices: bool):
+        super().__init__(full_matrices=full_matrices)
+
+    def helper_args(self):
+        return [str(self.full_matrices)]
 
     def bprop(self, inputs, output, D):
         (a,) = inputs
         m, n = a.shape[-2:]
-        if self.full_matrices and self.part != 1 and m != n:
+        if self.full_matrices and m != n:
             raise GradError("svd: no gradient for U or Vh with full_matrices=True on non-square matrices; use full_matrices=False")
-        u, s, vh = Svd(0, False)(a), Svd(1, False)(a), Svd(2, False)(a)
-        if self.part == 1:   # ds = diag(U^T dA V)
-            return [(u * _row(D)) @ vh]
+        u, s, vh = SvdU(False)(a), Svdvals()(a), SvdVh(False)(a)
         F = _gap_matrix(s, square=True)   # F_ij = 1 / (s_j^2 - s_i^2)
         s_inv = _safe_recip(s)
-        static = _static_dims("svd", a)
-        if self.part == 0:
+        static = _static_dims(a)
+        if isinstance(self, SvdU):
             # U (F o (U^T U_bar - U_bar^T U)) S V^T  +  (I - U U^T) U_bar S^-1 V^T
             J = F * (_mT(u) @ D)
             g = u @ ((J + _mT(J)) * _row(s)) @ vh
@@ -680,6 +692,34 @@ class Svd(_Linalg):
         if static is None or static[1] > static[0]:
             g = g + u @ ((D - (D @ _mT(vh)) @ vh) * _col(s_inv))
         return [g]
+
+
+class SvdU(_SvdVectors):
+    """The left singular vectors U (columns), ``(..., m, k)``, or ``(..., m, m)`` if full."""
+
+    name, helper = "svd_u", "_svd_u"
+
+    def infer(self, a):
+        _matrices("svd", a)
+        m = a.shape[-2]
+        return a.shape[:-2] + (m, m if self.full_matrices else _min_dim("svd", a)), result_dtype(a.dtype)
+
+    def perform(self, values, node, dims):
+        return np.linalg.svd(values[0], full_matrices=self.full_matrices)[0]
+
+
+class SvdVh(_SvdVectors):
+    """The right singular vectors as rows, Vh, ``(..., k, n)``, or ``(..., n, n)`` if full."""
+
+    name, helper = "svd_vh", "_svd_vh"
+
+    def infer(self, a):
+        _matrices("svd", a)
+        n = a.shape[-1]
+        return a.shape[:-2] + (n if self.full_matrices else _min_dim("svd", a), n), result_dtype(a.dtype)
+
+    def perform(self, values, node, dims):
+        return np.linalg.svd(values[0], full_matrices=self.full_matrices)[2]
 
 
 def _min_dim(op: str, a: Node):
@@ -701,15 +741,15 @@ def svd(a, full_matrices: bool = True, compute_uv: bool = True, hermitian: bool 
     choose other signs for the singular vectors than NumPy's hermitian route."""
     a = as_node(a)
     if not compute_uv:
-        return Svd(1, False)(a)
+        return Svdvals()(a)
     _matrices("svd", a)
     full = bool(full_matrices) and a.shape[-1] != a.shape[-2]  # square: full is reduced, one node
-    return SVDResult(Svd(0, full)(a), Svd(1, False)(a), Svd(2, full)(a))
+    return SVDResult(SvdU(full)(a), Svdvals()(a), SvdVh(full)(a))
 
 
 def svdvals(x, /) -> Node:
     """``np.linalg.svdvals``: the singular values of each matrix, in descending order."""
-    return Svd(1, False)(as_node(x))
+    return Svdvals()(as_node(x))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -729,15 +769,11 @@ def _qr_grad_tall(q: Node, r: Node, gq, gr) -> Node:
     return _mT(solve_triangular(r, _mT(y), lower=False))   # y r^-T
 
 
-class Qr(_Linalg):
-    """One output of ``np.linalg.qr`` (reduced): ``part=0`` Q (m x k), ``part=1`` R (k x n),
+class _Qr(_Linalg):
+    """One output of the reduced ``np.linalg.qr``: Q (``QrQ``, m x k) or R (``QrR``, k x n),
     ``k = min(m, n)``."""
 
-    name = "qr"
-
-    def __init__(self, part: int):
-        super().__init__(part=part)
-        self.helper = ("_qr_q", "_qr_r")[part]
+    part = 0
 
     def infer(self, a):
         _matrices("qr", a)
@@ -752,7 +788,7 @@ class Qr(_Linalg):
         from .structure import concatenate, index
 
         (a,) = inputs
-        q, r = Qr(0)(a), Qr(1)(a)
+        q, r = QrQ()(a), QrR()(a)
         gq, gr = (D, None) if self.part == 0 else (None, D)
         m, n = a.shape[-2:]
         if m == n or (isinstance(m, int) and isinstance(n, int) and m > n):
@@ -768,12 +804,24 @@ class Qr(_Linalg):
         return [concatenate([gx, q @ gv], axis=-1)]
 
 
+class QrQ(_Qr):
+    """Q of the reduced QR: orthonormal columns."""
+
+    name, helper, part = "qr_q", "_qr_q", 0
+
+
+class QrR(_Qr):
+    """R of the reduced QR: upper triangular (trapezoidal for wide matrices)."""
+
+    name, helper, part = "qr_r", "_qr_r", 1
+
+
 def qr(a, mode: str = "reduced"):
     """``np.linalg.qr``: ``(Q, R)`` as two nodes for ``mode='reduced'`` (and ``'complete'`` when
     the matrices have no more rows than columns, where it is the same); ``mode='r'``: R alone."""
     a = as_node(a)
     if mode == "r":
-        return Qr(1)(a)
+        return QrR()(a)
     if mode == "complete":
         m, n = a.shape[-2:] if a.ndim >= 2 else (None, None)
         if not (m == n or (isinstance(m, int) and isinstance(n, int) and m <= n)):
@@ -781,7 +829,7 @@ def qr(a, mode: str = "reduced"):
         mode = "reduced"
     if mode != "reduced":
         raise ShapeError(f"qr: mode must be 'reduced', 'complete' or 'r', got {mode!r}")
-    return QRResult(Qr(0)(a), Qr(1)(a))
+    return QRResult(QrQ()(a), QrR()(a))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -824,7 +872,7 @@ def pinv(a, rcond=None, hermitian: bool = False, *, rtol=np._NoValue) -> Node:
         if rtol is np._NoValue:
             rcond = 1e-15
         elif rtol is None:
-            dims = _static_dims("pinv", a)
+            dims = _static_dims(a)
             if dims is None:
                 raise ShapeError(f"pinv: rtol=None needs static matrix dims, got {format_shape(a.shape)}")
             rcond = max(dims) * float(np.finfo(result_dtype(a.dtype)).eps)
@@ -941,9 +989,17 @@ def _eigh_vectors(a, out):
     _put(np.linalg.eigh(np.ascontiguousarray(a))[1], out)
 
 
+try:  # Numba's values-only SVD (JOBZ='N'), what np.linalg.norm(a, 2) uses; internal, so guarded
+    from numba.np.linalg import _compute_singular_values as _singular_values
+except ImportError:  # pragma: no cover - other Numba versions: the full SVD's values
+    @njit(cache=True)
+    def _singular_values(a):
+        return np.linalg.svd(a, False)[1]
+
+
 @njit(cache=True)
 def _svdvals(a, out):
-    _put(np.linalg.svd(np.ascontiguousarray(a), False)[1], out)
+    _put(_singular_values(np.ascontiguousarray(a)), out)
 
 
 @njit(cache=True)
@@ -987,23 +1043,30 @@ def _pinv(a, rcond, out):
                     out[i, j] += vh[k, i] * u[j, k] / s[k]
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"contract"})
 def _solve_triangular(a, b, trans, lower, unit_diagonal, out):
+    """Forward or back substitution, row by row, on all columns of ``b`` at once."""
     n = a.shape[0]
-    x = np.ascontiguousarray(b).copy()
-    x2 = x.reshape((n, x.size // n)) if n else x.reshape((0, 0))
-    forward = lower != (trans != 0)   # the effective matrix (a or a^T) is lower triangular
+    m = a if trans == 0 else np.ascontiguousarray(a.T)   # the effective matrix, rows contiguous
+    x = out.reshape((n, out.size // n)) if n else out.reshape((0, 0))
+    _put(b.reshape(x.shape), x)
+    forward = lower != (trans != 0)   # the effective matrix is lower triangular
     for step in range(n):
         i = step if forward else n - 1 - step
-        for j in range(n):
-            if (j < i) if forward else (j > i):
-                m_ij = a[i, j] if trans == 0 else a[j, i]
-                for c in range(x2.shape[1]):
-                    x2[i, c] -= m_ij * x2[j, c]
+        done = range(0, i) if forward else range(i + 1, n)   # the entries already solved
+        if x.shape[1] == 1:   # one right-hand side: a dot product
+            acc = x[i, 0]
+            for j in done:
+                acc -= m[i, j] * x[j, 0]
+            x[i, 0] = acc
+        else:
+            for j in done:
+                m_ij = m[i, j]
+                for c in range(x.shape[1]):
+                    x[i, c] -= m_ij * x[j, c]
         if not unit_diagonal:
-            d = a[i, i]
+            d = m[i, i]
             if d == 0:
                 raise np.linalg.LinAlgError("singular matrix: a zero on the diagonal of the triangular matrix")
-            for c in range(x2.shape[1]):
-                x2[i, c] /= d
-    _put(x, out)
+            for c in range(x.shape[1]):
+                x[i, c] /= d
