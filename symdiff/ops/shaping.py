@@ -236,7 +236,10 @@ def roll(a, shift, axis=None) -> Node:
     x = as_node(a)
     if axis is None:
         return reshape(roll(_flat(x, "roll"), shift, 0), x.shape)
-    shifts, axes = np.broadcast_arrays(np.atleast_1d(np.asarray(shift)), np.atleast_1d(np.asarray(axis)))
+    try:
+        shifts, axes = np.broadcast_arrays(np.atleast_1d(np.asarray(shift)), np.atleast_1d(np.asarray(axis)))
+    except ValueError:
+        raise ShapeError(f"roll: shift {shift!r} and axis {axis!r} do not broadcast against each other") from None
     if shifts.ndim > 1:
         raise ShapeError("roll: shift and axis must be ints or 1-d sequences")
     total: dict[int, int] = {}
@@ -694,6 +697,10 @@ def trapezoid(y, x=None, dx: float = 1.0, axis: int = -1) -> Node:
     else:
         x = as_node(x)
         if x.ndim == 1:
+            if x.shape[0] != y.shape[ax]:
+                raise ShapeError(
+                    f"trapezoid: {x.shape[0]!r} points x for axis {ax} of y of shape {format_shape(y.shape)}"
+                )
             d = diff(x)
             shape = [1] * y.ndim
             shape[ax] = d.shape[0]

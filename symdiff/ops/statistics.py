@@ -13,7 +13,7 @@ lowering from them). New op classes are written only where composition would be 
   recurrence, exact with zeros (no division). The recurrence's own gradient is again a
   recurrence, so Hessians work.
 * ``Shift``: ``out[k] = x[k - offset]`` along an axis, ``fill`` where that falls outside; it
-  works on named dims, where slices of static size cannot.
+  works on named dims, where a slice joined to a fill by ``concatenate`` needs static sizes.
 * ``ArgMax``, ``ArgMin``: int64 positions (the first one on ties, the first NaN if any, as
   NumPy), over one axis or flattened contiguous axes; no gradient.
 """
@@ -28,7 +28,7 @@ from ..errors import DTypeError, ShapeError, SymdiffError
 from ..graph import Constant, Node, as_node
 from ..types import BOOL, as_dtype, broadcast_shapes, format_shape, normalize_axis, result_dtype
 from .base import Op
-from .elementwise import abs as _abs, cast, equal, full, greater, not_equal, power, sqrt, where
+from .elementwise import abs as _abs, cast, equal, greater, not_equal, power, sqrt, where
 from .reduction import Reduce, _reduce, max_, mean, min_, reduced_shape, size, sum_
 from .structure import broadcast_to, expand_dims, reshape, transpose
 
@@ -418,7 +418,7 @@ def average(a, axis=None, weights=None, returned: bool = False, *, keepdims: boo
     axes = normalize_axis("average", axis, x.ndim)
     if weights is None:
         avg = mean(x, axes, keepdims)
-        scl = broadcast_to(size(x, axes) if x.ndim else full((), 1.0, x.dtype), avg.shape)
+        scl = broadcast_to(size(x, axes), avg.shape)
         return (avg, cast(scl, avg.dtype)) if returned else avg
     w = _as_float(weights, "average")
     if w.shape != x.shape:
