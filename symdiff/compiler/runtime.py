@@ -112,6 +112,36 @@ def _outer(a, b):
 
 
 @njit(cache=True)
+def _bmm33(a, b):
+    """Batched matrix products (B, m, k) @ (B, k, n); the helpers below broadcast a 2-d operand."""
+    out = np.empty((a.shape[0], a.shape[1], b.shape[2]), dtype=a.dtype)  # the lowering casts both operands to the result dtype
+    for j in range(a.shape[0]):
+        out[j] = np.dot(np.ascontiguousarray(a[j]), np.ascontiguousarray(b[j]))
+    return out
+
+
+@njit(cache=True)
+def _bmm23(a, b):
+    out = np.empty((b.shape[0], a.shape[0], b.shape[2]), dtype=a.dtype)  # the lowering casts both operands to the result dtype
+    for j in range(b.shape[0]):
+        out[j] = np.dot(a, np.ascontiguousarray(b[j]))
+    return out
+
+
+@njit(cache=True)
+def _bmm32(a, b):
+    out = np.empty((a.shape[0], a.shape[1], b.shape[1]), dtype=a.dtype)  # the lowering casts both operands to the result dtype
+    for j in range(a.shape[0]):
+        out[j] = np.dot(np.ascontiguousarray(a[j]), b)
+    return out
+
+
+@njit(cache=True)
+def _transpose(a, axes):
+    return np.transpose(a, axes)
+
+
+@njit(cache=True)
 def _reshape(a, shape):
     return np.ascontiguousarray(a).reshape(shape)
 
@@ -134,7 +164,7 @@ def _empty(shape, dtype):
 
 
 __all__ = [
-    "_dot", "_outer", "_reshape", "_first", "_filled", "_empty",
+    "_dot", "_outer", "_reshape", "_bmm33", "_bmm23", "_bmm32", "_transpose", "_first", "_filled", "_empty",
     "_exp", "_tanh", "_log", "_log1p", "_maximum", "_minimum", "_sigmoid", "_softplus", "_sigmoid_libm",
     "_softplus_libm", "_softmax_rows",
     "_logsumexp_rows", "_log_softmax_rows",

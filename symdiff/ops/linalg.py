@@ -43,7 +43,19 @@ class Matmul(Op):
         x, y = (arg if v.dtype == node.dtype else f"{arg}.astype(np.{node.dtype.name})" for arg, v in zip(args, (a, b)))
         if a.ndim <= 2 and b.ndim <= 2:
             return [f"{out} = _dot({x}, {y})"]  # np.dot in a disk-cached helper (see compiler/runtime.py)
-        # batched: one BLAS product per matrix of the broadcast batch
+        # batched matrices whose batch dims are the output's (or absent): flattened to 3-d and run
+        # by a disk-cached helper, one BLAS product per matrix (a kernel that assigns matrices
+        # into slices itself pulls Numba's error-formatting code into every compile: seconds)
+        if a.ndim >= 2 and b.ndim >= 2:
+            batch = node.shape[:-2]
+            fits = [v.ndim == 2 or tuple(v.shape[:-2]) == tuple(batch) for v in (a, b)]
+            if all(fits):
+                nbatch = " * ".join(ctx.dim(d) for d in batch) or "1"
+                flat = [f"_reshape({arg}, ({nbatch}, {ctx.dim(v.shape[-2])}, {ctx.dim(v.shape[-1])}))"
+                        if v.ndim > 2 else f"np.ascontiguousarray({arg})" for arg, v in zip((x, y), (a, b))]
+                kind = "".join("3" if v.ndim > 2 else "2" for v in (a, b))
+                return [f"{out} = _reshape(_bmm{kind}({flat[0]}, {flat[1]}), {ctx.shape_expr(node.shape)})"]
+        # other batched products: one BLAS product per matrix of the broadcast batch
         nb = node.ndim - (a.ndim >= 2) - (b.ndim >= 2)
         batch = node.shape[:nb]
         idx = [f"j{k}" for k in range(nb)]
