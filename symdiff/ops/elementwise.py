@@ -712,7 +712,7 @@ class Cast(Elemwise):
         return values[0].astype(self.dtype)
 
     def grad(self, inputs, output, D):
-        return [None if inputs[0].dtype == BOOL else cast(D, inputs[0].dtype)]
+        return [cast(D, inputs[0].dtype) if inputs[0].dtype.kind == "f" else None]  # no gradient into ints or bools
 
 
 def cast(x, dtype) -> Node:
