@@ -612,3 +612,34 @@ def test_named_dims():
 def test_shape_errors(build, match):
     with pytest.raises(sd.ShapeError, match=match):
         build()
+
+
+def test_scipy_linalg_namespace_keeps_scipy_defaults():
+    """symdiff.scipy.linalg follows scipy.linalg's signatures and defaults, not numpy.linalg's."""
+    import scipy.linalg as sl
+
+    import symdiff.scipy.linalg as L
+
+    rng = np.random.default_rng(7)
+    M = rng.standard_normal((4, 4))
+    S = M @ M.T + 4 * np.eye(4)
+    W, T, bv = rng.standard_normal((3, 5)), rng.standard_normal((5, 3)), np.arange(4.0)
+    a, w, t, b = sd.matrix("a", 4, 4), sd.matrix("w", 3, 5), sd.matrix("t", 5, 3), sd.vector("b", 4)
+    env = {a: S, w: W, t: T, b: bv}
+
+    def ev(n):
+        return sd.evaluate(n, env)
+
+    assert np.allclose(ev(L.cholesky(a)), sl.cholesky(S))  # SciPy: upper by default
+    assert np.allclose(ev(L.cholesky(a, lower=True)), sl.cholesky(S, lower=True))
+    assert np.allclose(ev(L.solve(a, b, transposed=True)), sl.solve(S, bv, transposed=True))
+    assert np.allclose(ev(L.eigh(a, eigvals_only=True)), sl.eigh(S, eigvals_only=True))
+    for mode, x, X in [("economic", t, T), ("full", w, W)]:
+        q, r = L.qr(x, mode=mode)
+        Q, R = sl.qr(X, mode=mode)
+        assert ev(q).shape == Q.shape and np.allclose(np.abs(ev(r)), np.abs(R))
+    (r,) = L.qr(t, mode="r")
+    assert np.allclose(np.abs(ev(r)), np.abs(sl.qr(T, mode="r")[0]))
+    assert np.allclose(ev(L.pinv(w)), sl.pinv(W))
+    assert np.allclose(ev(L.svd(w, compute_uv=False)), sl.svd(W, compute_uv=False))
+    sd.check_grad(sd.sum(L.cholesky(a) ** 2), [a], {a: S})
