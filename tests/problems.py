@@ -567,6 +567,185 @@ def cute_matrix_quadratic(x, np_, nn=None, special=None, vmap=None):
     return np_.sum(R ** 2)
 
 
+
+@problem(10, -1.0)
+def cute_dixon3dq(x, np_, nn=None, special=None, vmap=None):
+    return (x[0] - 1) ** 2 + np_.sum((x[1:-1] - x[2:]) ** 2) + (x[-1] - 1) ** 2
+
+
+@problem(10, 1.0)
+def cute_eg2(x, np_, nn=None, special=None, vmap=None):
+    return np_.sum(np_.sin(x[0] + x[:-1] ** 2 - 1.0)) + 0.5 * np_.sin(x[-1] ** 2)
+
+
+@problem(3, [1.0, 2.0, 0.0])
+def cute_engval2(x, np_, nn=None, special=None, vmap=None):
+    x1, x2, x3 = x
+    return ((x1 ** 2 + x2 ** 2 + x3 ** 2 - 1) ** 2 + (x1 ** 2 + x2 ** 2 + (x3 - 2) ** 2 - 1) ** 2
+            + (x1 + x2 + x3 - 1) ** 2 + (x1 + x2 - x3 + 1) ** 2
+            + (x1 ** 3 + 3 * x2 ** 2 + (5 * x3 - x1 + 1) ** 2 - 36) ** 2)
+
+
+@problem(10, -1.0)
+def cute_extrosnb(x, np_, nn=None, special=None, vmap=None):
+    return (x[0] - 1) ** 2 + np_.sum(100 * (x[1:] - x[:-1] ** 2) ** 2)
+
+
+@problem(10, lambda n: np.arange(1.0, n + 1))
+def cute_noncvxun(x, np_, nn=None, special=None, vmap=None):
+    n = x.shape[0]
+    i = np_.arange(1, n + 1)
+    s = x + x[(2 * i - 1) % n] + x[(3 * i - 1) % n]
+    return np_.sum(s ** 2 + 4 * np_.cos(s))
+
+
+@problem(10, 0.5)
+def cute_sparsqur(x, np_, nn=None, special=None, vmap=None):
+    n = x.shape[0]
+    i = np_.arange(1, n + 1)
+    q = sum(x[(k * i - 1) % n] ** 2 for k in range(1, 6))
+    return np_.sum(0.5 * i * q ** 2)
+
+
+@problem(6, lambda n: np.arange(1, n + 1) / n)
+def cute_sensors(x, np_, nn=None, special=None, vmap=None):
+    s = np_.sin(x)
+    inner = np_.sum(s[:, None] * s[None, :] * np_.sin(x[:, None] - x[None, :]), axis=1)
+    return np_.sum(inner ** 2)
+
+
+@problem(10, 1.0)
+def cute_tridia(x, np_, nn=None, special=None, vmap=None):
+    alpha, beta, gamma, delta = 2.0, 1.0, 1.0, 1.0
+    i = np_.arange(2, x.shape[0] + 1)
+    return gamma * (delta * x[0] - 1) ** 2 + np_.sum(i * (alpha * x[1:] - beta * x[:-1]) ** 2)
+
+
+@problem(12, lambda n: np.tile([-3.0, -1.0, -3.0, -1.0], n // 4))
+def cute_woods(x, np_, nn=None, special=None, vmap=None):
+    b = x.reshape(-1, 4)
+    x1, x2, x3, x4 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    return np_.sum(100 * (x2 - x1 ** 2) ** 2 + (1 - x1) ** 2 + 90 * (x4 - x3 ** 2) ** 2 + (1 - x3) ** 2
+                   + 10 * (x2 + x4 - 2) ** 2 + 0.1 * (x2 - x4) ** 2)
+
+
+_CHN_ALPHA = np.array([1.25, 1.40, 2.40, 1.40, 1.75, 1.20, 2.25, 1.20, 1.00, 1.10, 1.50, 1.60, 1.25,
+                       1.25, 1.20, 1.20, 1.40, 0.50, 0.50, 1.25, 1.80, 0.75, 1.25, 1.40, 1.60])
+
+
+@problem(10, -1.0)
+def cute_chnrosnb(x, np_, nn=None, special=None, vmap=None):
+    alpha = np_.array(_CHN_ALPHA[: x.shape[0]])
+    return np_.sum(16 * alpha[1:] ** 2 * (x[:-1] - x[1:] ** 2) ** 2 + (x[1:] - 1) ** 2)
+
+
+@problem(10, -1.0)
+def cute_errinros(x, np_, nn=None, special=None, vmap=None):
+    alpha = np_.array(_CHN_ALPHA[: x.shape[0]])
+    return np_.sum((x[:-1] - 16 * alpha[1:] ** 2 * x[1:] ** 2) ** 2 + (x[1:] - 1) ** 2)
+
+
+@problem(10, 1.0)
+def cute_broydn7d(x, np_, nn=None, special=None, vmap=None):
+    n = x.shape[0]
+    xp = np_.pad(x, 1)
+    r = (3 - x / 2) * x - xp[:-2] - 2 * xp[2:] + 1
+    half = x[: n // 2] + x[n // 2:]
+    return np_.sum(np_.abs(r) ** (7 / 3)) + np_.sum(np_.abs(half) ** (7 / 3))
+
+
+@problem(12, lambda n: 1e-4 * np.arange(1, n + 1) / (n + 1))
+def cute_curly(x, np_, nn=None, special=None, vmap=None):
+    k = 3
+    n = x.shape[0]
+    c = np_.concatenate([np_.zeros(1), np_.cumsum(x)])
+    hi = np_.minimum(np_.arange(n) + k + 1, n)
+    q = c[hi] - c[:-1]  # q_i = x_i + ... + x_min(i+k, n)
+    return np_.sum(q ** 4 - 20 * q ** 2 - 0.1 * q)
+
+
+@problem(6, 0.0)
+def cute_hilberta(x, np_, nn=None, special=None, vmap=None):
+    i = np_.arange(1, x.shape[0] + 1)
+    H = 1.0 / (i[:, None] + i[None, :] - 1)
+    return 0.5 * x @ H @ x + np_.sum(x)
+
+
+@problem(10, lambda n: np.arange(1, n + 1) / (n + 1))
+def cute_genrose(x, np_, nn=None, special=None, vmap=None):
+    return 1.0 + np_.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (x[1:] - 1) ** 2)
+
+
+@problem(2, [1.0, 1.0])
+def cute_denschna(x, np_, nn=None, special=None, vmap=None):
+    return x[0] ** 4 + (x[0] + x[1]) ** 2 + (-1 + np_.exp(x[1])) ** 2
+
+
+@problem(2, [1.0, 1.0])
+def cute_denschnb(x, np_, nn=None, special=None, vmap=None):
+    return (x[0] - 2) ** 2 + (x[0] - 2) ** 2 * x[1] ** 2 + (x[1] + 1) ** 2
+
+
+@problem(2, [2.0, 3.0])
+def cute_denschnc(x, np_, nn=None, special=None, vmap=None):
+    return (-2 + x[0] ** 2 + x[1] ** 2) ** 2 + (-2 + np_.exp(x[0] - 1) + x[1] ** 3) ** 2
+
+
+@problem(3, [10.0, 10.0, 10.0], scale=0.02)
+def cute_denschnd(x, np_, nn=None, special=None, vmap=None):
+    x1, x2, x3 = x[0], x[1], x[2]
+    return ((x1 ** 2 + x2 ** 3 - x3 ** 4) ** 2 + (2 * x1 * x2 * x3) ** 2
+            + (2 * x1 * x2 - 3 * x2 * x3 + x1 * x3) ** 2)
+
+
+@problem(3, [2.0, 3.0, -8.0], scale=0.02)
+def cute_denschne(x, np_, nn=None, special=None, vmap=None):
+    return x[0] ** 2 + (x[1] + x[1] ** 2) ** 2 + (-1 + np_.exp(x[2])) ** 2
+
+
+@problem(2, [2.0, 0.0])
+def cute_denschnf(x, np_, nn=None, special=None, vmap=None):
+    return ((2 * (x[0] + x[1]) ** 2 + (x[0] - x[1]) ** 2 - 8) ** 2
+            + (5 * x[0] ** 2 + (x[1] - 3) ** 2 - 9) ** 2)
+
+
+@problem(2, [3.0, -3.0])
+def cute_s308(x, np_, nn=None, special=None, vmap=None):
+    return (x[0] ** 2 + x[1] ** 2 + x[0] * x[1]) ** 2 + np_.sin(x[0]) ** 2 + np_.cos(x[1]) ** 2
+
+
+@problem(2, [-5.0, -7.0], scale=0.01)
+def cute_hairy(x, np_, nn=None, special=None, vmap=None):
+    return (30 * np_.sin(7 * x[0]) ** 2 * np_.cos(7 * x[1]) ** 2
+            + 0.01 * np_.sqrt(0.01 + (x[0] - x[1]) ** 2) + 0.01 * np_.sqrt(0.01 + x[0] ** 2))
+
+
+@problem(2, [0.0, -1.0])
+def cute_cliff(x, np_, nn=None, special=None, vmap=None):
+    return (0.01 * x[0] - 0.03) ** 2 - x[0] + x[1] + np_.exp(20 * (x[0] - x[1]))
+
+
+@problem(2, [1.0, 0.1])
+def cute_sisser(x, np_, nn=None, special=None, vmap=None):
+    return 3 * x[0] ** 4 - 2 * (x[0] * x[1]) ** 2 + 3 * x[1] ** 4
+
+
+@problem(2, [1.1, 0.1], scale=0.01)
+def cute_maratosb(x, np_, nn=None, special=None, vmap=None):
+    return x[0] + 1e6 * (x[0] ** 2 + x[1] ** 2 - 1) ** 2
+
+
+@problem(10, lambda n: np.linspace(0.1, 1.0, n))
+def cute_at_loop_residuals(x, np_, nn=None, special=None, vmap=None):
+    # residuals written into a vector one by one, the way MATLAB ports often read
+    n = x.shape[0]
+    r = np_.zeros(n + 2)
+    for i in range(n):
+        r = r.at[i].set(x[i] ** 2 - x[(i + 1) % n] + 0.1 * i)
+    r = r.at[n].set(np_.sum(x) - 1.0)
+    r = r.at[n + 1].add(np_.prod(x[:3]))
+    return np_.dot(r, r)
+
 # =============================================================================================
 # Global-optimisation benchmarks
 # =============================================================================================
@@ -842,6 +1021,57 @@ def glob_trigonometric2(x, np_, nn=None, special=None, vmap=None):
     z = (x - 0.9) ** 2
     return 1 + np_.sum(8 * np_.sin(7 * z) ** 2 + 6 * np_.sin(14 * z) ** 2 + z)
 
+
+
+@problem(2, [200.0, 300.0], scale=0.01)
+def glob_eggholder(x, np_, nn=None, special=None, vmap=None):
+    x1, x2 = x[0], x[1]
+    return (-(x2 + 47) * np_.sin(np_.sqrt(np_.abs(x2 + x1 / 2 + 47)))
+            - x1 * np_.sin(np_.sqrt(np_.abs(x1 - (x2 + 47)))))
+
+
+@problem(2, [1.2, -0.7], scale=0.02)
+def glob_cross_in_tray(x, np_, nn=None, special=None, vmap=None):
+    inner = np_.abs(100 - np_.sqrt(x[0] ** 2 + x[1] ** 2) / np_.pi)
+    return -0.0001 * (np_.abs(np_.sin(x[0]) * np_.sin(x[1]) * np_.exp(inner)) + 1) ** 0.1
+
+
+@problem(2, [7.0, 9.0], scale=0.01)
+def glob_holder_table(x, np_, nn=None, special=None, vmap=None):
+    return -np_.abs(np_.sin(x[0]) * np_.cos(x[1])
+                    * np_.exp(np_.abs(1 - np_.sqrt(x[0] ** 2 + x[1] ** 2) / np_.pi)))
+
+
+@problem(2, [2.5, 1.5], scale=0.02)
+def glob_langermann(x, np_, nn=None, special=None, vmap=None):
+    c = np_.array([1.0, 2.0, 5.0, 2.0, 3.0])
+    A = np_.array([[3.0, 5.0], [5.0, 2.0], [2.0, 1.0], [1.0, 4.0], [7.0, 9.0]])
+    d2 = np_.sum((x - A) ** 2, axis=1)
+    return np_.sum(c * np_.exp(-d2 / np_.pi) * np_.cos(np_.pi * d2))
+
+
+@problem(2, [-30.0, -30.0], scale=0.01)
+def glob_shekel_foxholes(x, np_, nn=None, special=None, vmap=None):
+    a = np_.array([-32.0, -16.0, 0.0, 16.0, 32.0])
+    A = np_.stack([np_.tile(a, 5), np_.repeat(a, 5)])  # (2, 25)
+    j = np_.arange(1, 26)
+    inner = j + np_.sum((x[:, None] - A) ** 6, axis=0)
+    return 1.0 / (0.002 + np_.sum(1.0 / inner))
+
+
+@problem(4, [1.5, 0.8, 1.2, 0.6], scale=0.02)
+def glob_keane_bump(x, np_, nn=None, special=None, vmap=None):
+    c = np_.cos(x)
+    i = np_.arange(1, x.shape[0] + 1)
+    num = np_.abs(np_.sum(c ** 4) - 2 * np_.prod(c ** 2))
+    return -num / np_.sqrt(np_.sum(i * x ** 2))
+
+
+@problem(4, lambda n: np.linspace(-0.5, 0.9, n), scale=0.02)
+def glob_happy_cat(x, np_, nn=None, special=None, vmap=None):
+    n = x.shape[0]
+    r2 = np_.sum(x ** 2)
+    return ((r2 - n) ** 2) ** 0.125 + (0.5 * r2 + np_.sum(x)) / n + 0.5
 
 # =============================================================================================
 # Polynomials, matrices and the rest of the jnp vocabulary
@@ -1140,6 +1370,35 @@ def glob_shubert_vectorize(x, np_, nn=None, special=None, vmap=None):
         return sum(i * np_.cos((i + 1) * t + i) for i in range(1, 6))
 
     return np_.prod(np_.vectorize(bump)(x))
+
+
+_KM_X = _rng.standard_normal((20, 2)) + np.repeat(np.array([[2.0, 0.0], [-2.0, 1.0]]), 10, axis=0)
+
+
+@problem(4, [1.0, 0.5, -1.0, 0.5])
+def ml_soft_kmeans(x, np_, nn=None, special=None, vmap=None):
+    centres = x.reshape(2, 2)
+
+    def point_cost(p, C):
+        d2 = np_.sum((p - C) ** 2, axis=1)
+        return -special.logsumexp(-d2)
+
+    return np_.sum(vmap(point_cost, in_axes=(0, None))(_KM_X, centres))
+
+
+@problem(8, lambda n: np.linspace(-0.5, 0.5, n))
+def ml_rosenbrock_vmap_pairs(x, np_, nn=None, special=None, vmap=None):
+    pairs = x.reshape(-1, 2)
+    term = vmap(lambda p: 100.0 * (p[1] - p[0] ** 2) ** 2 + (1.0 - p[0]) ** 2)
+    return np_.sum(term(pairs))
+
+
+@problem(6, lambda n: np.linspace(-0.3, 0.4, n))
+def ml_factorisation(x, np_, nn=None, special=None, vmap=None):
+    U, V = x[:4].reshape(2, 2), x[4:].reshape(1, 2)
+    target = np_.array([[1.0, 0.5], [0.2, -0.3]])
+    R = U @ np_.vstack([V, V[:, ::-1]]) - target
+    return np_.sum(R ** 2) + 0.01 * (np_.sum(U ** 2) + np_.sum(V ** 2))
 
 BY_NAME: dict[str, Problem] = {p.name: p for p in PROBLEMS}
 assert len(BY_NAME) == len(PROBLEMS), "duplicate problem names"
