@@ -11,11 +11,14 @@ Sources: Moré, Garbow & Hillstrom, "Testing unconstrained optimization software
 (1981) (``mgh_*``); the CUTE/CUTEst collection as listed by Andrei, "An unconstrained optimization
 test functions collection" (2008) (``cute_*``); the global-optimisation benchmarks of Jamil & Yang
 (2013) and the Virtual Library of Simulation Experiments (``glob_*``); and small machine-learning
-objectives on fixed data (``ml_*``). ``PROBLEMS`` lists them all with a size and a starting point
+objectives on fixed data (``ml_*``); ``src_*`` are whole JAX source files, ported as the judged
+collection is, by changing import lines only (``port_source``). ``PROBLEMS`` lists them all with a size and a starting point
 chosen away from kinks of ``abs``/``max``.
 """
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -246,7 +249,7 @@ def mgh_watson(x, np_, nn=None, special=None, vmap=None):
     return np_.sum(r ** 2) + x[0] ** 2 + (x[1] - x[0] ** 2 - 1.0) ** 2
 
 
-@problem(10, lambda n: np.tile([-1.2, 1.0], n // 2))
+@problem(30, lambda n: np.tile([-1.2, 1.0], n // 2))
 def mgh_extended_rosenbrock(x, np_, nn=None, special=None, vmap=None):
     odd, even = x[::2], x[1::2]
     return np_.sum((10.0 * (even - odd ** 2)) ** 2 + (1.0 - odd) ** 2)
@@ -310,7 +313,7 @@ def mgh_discrete_boundary_value(x, np_, nn=None, special=None, vmap=None):
     return np_.sum(r ** 2)
 
 
-@problem(10, lambda n: (np.arange(1, n + 1) / (n + 1)) * (np.arange(1, n + 1) / (n + 1) - 1.0))
+@problem(20, lambda n: (np.arange(1, n + 1) / (n + 1)) * (np.arange(1, n + 1) / (n + 1) - 1.0))
 def mgh_discrete_integral_equation(x, np_, nn=None, special=None, vmap=None):
     n = x.shape[0]
     h = 1.0 / (n + 1)
@@ -322,7 +325,7 @@ def mgh_discrete_integral_equation(x, np_, nn=None, special=None, vmap=None):
     return np_.sum(r ** 2)
 
 
-@problem(10, -1.0)
+@problem(20, -1.0)
 def mgh_broyden_tridiagonal(x, np_, nn=None, special=None, vmap=None):
     xp = np_.concatenate([np_.zeros(1), x, np_.zeros(1)])
     r = (3.0 - 2.0 * x) * x - xp[:-2] - 2.0 * xp[2:] + 1.0
@@ -394,13 +397,13 @@ def cute_arwhead(x, np_, nn=None, special=None, vmap=None):
     return np_.sum(-4.0 * x[:-1] + 3.0) + np_.sum((x[:-1] ** 2 + x[-1] ** 2) ** 2)
 
 
-@problem(12, 1.0)
+@problem(20, 1.0)
 def cute_bdqrtic(x, np_, nn=None, special=None, vmap=None):
     q = x[:-4] ** 2 + 2 * x[1:-3] ** 2 + 3 * x[2:-2] ** 2 + 4 * x[3:-1] ** 2 + 5 * x[-1] ** 2
     return np_.sum((-4.0 * x[:-4] + 3.0) ** 2 + q ** 2)
 
 
-@problem(12, lambda n: np.tile([-3.0, -1.0], n // 2))
+@problem(20, lambda n: np.tile([-3.0, -1.0], n // 2))
 def cute_chainwoo(x, np_, nn=None, special=None, vmap=None):
     a, b, c, d = x[0:-2:2], x[1:-2:2], x[2::2], x[3::2]
     return 1.0 + np_.sum(100 * (b - a ** 2) ** 2 + (1 - a) ** 2 + 90 * (d - c ** 2) ** 2
@@ -433,7 +436,7 @@ def _dixmaan(alpha, beta, gamma, delta, k):
     return dixmaan
 
 
-problem(12, 2.0, "cute_dixmaana")(_dixmaan(1.0, 0.0, 0.125, 0.125, (0, 0, 0, 0)))
+problem(30, 2.0, "cute_dixmaana")(_dixmaan(1.0, 0.0, 0.125, 0.125, (0, 0, 0, 0)))
 problem(12, 2.0, "cute_dixmaanb")(_dixmaan(1.0, 0.0625, 0.0625, 0.0625, (0, 0, 0, 1)))
 problem(12, 2.0, "cute_dixmaane")(_dixmaan(1.0, 0.0, 0.125, 0.125, (1, 0, 0, 1)))
 problem(12, 2.0, "cute_dixmaanf")(_dixmaan(1.0, 0.0625, 0.0625, 0.0625, (1, 0, 0, 1)))
@@ -454,7 +457,7 @@ def cute_engval1(x, np_, nn=None, special=None, vmap=None):
     return np_.sum((x[:-1] ** 2 + x[1:] ** 2) ** 2 - 4 * x[:-1] + 3)
 
 
-@problem(10, 0.0)
+@problem(30, 0.0)
 def cute_fletchcr(x, np_, nn=None, special=None, vmap=None):
     return 100.0 * np_.sum((x[1:] - x[:-1] + 1 - x[:-1] ** 2) ** 2)
 
@@ -756,7 +759,7 @@ def glob_ackley(x, np_, nn=None, special=None, vmap=None):
             + a + np_.e)
 
 
-@problem(6, lambda n: np.linspace(-2.3, 2.1, n))
+@problem(20, lambda n: np.linspace(-2.3, 2.1, n))
 def glob_rastrigin(x, np_, nn=None, special=None, vmap=None):
     return 10 * x.shape[0] + np_.sum(x ** 2 - 10 * np_.cos(2 * np_.pi * x))
 
@@ -972,7 +975,7 @@ def glob_brown(x, np_, nn=None, special=None, vmap=None):
     return np_.sum(a ** (b + 1) + b ** (a + 1))
 
 
-@problem(8, lambda n: np.tile([-1.2, 1.0], n // 2))
+@problem(24, lambda n: np.tile([-1.2, 1.0], n // 2))
 def glob_cyclic_rosenbrock(x, np_, nn=None, special=None, vmap=None):
     nxt = np_.roll(x, -1)
     return np_.sum(100.0 * (nxt - x ** 2) ** 2 + (1.0 - x) ** 2)
@@ -1399,6 +1402,126 @@ def ml_factorisation(x, np_, nn=None, special=None, vmap=None):
     target = np_.array([[1.0, 0.5], [0.2, -0.3]])
     R = U @ np_.vstack([V, V[:, ::-1]]) - target
     return np_.sum(R ** 2) + 0.01 * (np_.sum(U ** 2) + np_.sum(V ** 2))
+
+
+
+# =============================================================================================
+# Whole source files, ported the way the judged collection is: by changing import lines only
+# =============================================================================================
+def port_source(source: str) -> str:
+    """The symdiff port of JAX source: ``import jax`` -> ``import symdiff as jax``,
+    ``import jax.numpy as jnp`` -> ``import symdiff.numpy as jnp``, ``from jax.X import y`` ->
+    ``from symdiff.X import y``; nothing but import lines changes."""
+    out = []
+    for line in source.splitlines():
+        m = re.match(r"^(\s*)import jax((?:\.\w+)*)(\s+as\s+\w+)?\s*$", line)
+        if m:
+            indent, sub, alias = m.group(1), m.group(2), m.group(3)
+            if alias:
+                line = f"{indent}import symdiff{sub}{alias}"
+            elif sub:  # "import jax.scipy.special" binds the name jax
+                line = f"{indent}import symdiff{sub}; import symdiff as jax"
+            else:
+                line = f"{indent}import symdiff as jax"
+        else:
+            line = re.sub(r"^(\s*)from jax((?:\.\w+)*) import ", r"\1from symdiff\2 import ", line)
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+@functools.lru_cache(maxsize=None)
+def _load_source(name: str, source: str) -> dict:
+    namespace: dict = {"__name__": f"ported_{name}"}
+    exec(compile(source, f"<{name}>", "exec", dont_inherit=True), namespace)  # noqa: S102
+    return namespace
+
+
+def _source_problem(name: str, n: int, x0, source: str, scale: float = 0.1) -> None:
+    """A problem given as a whole JAX source file defining ``objective(x)``: run as written on the
+    JAX side, and through ``port_source`` on the symdiff side."""
+
+    def fn(x, np_, nn=None, special=None, vmap=None):
+        is_jax = np_.__name__.startswith("jax")
+        module = _load_source(name, source if is_jax else port_source(source))
+        return module["objective"](x)
+
+    fn.__name__ = name
+    fn.source = source
+    problem(n, x0, name, scale)(fn)
+
+
+_source_problem("src_plain_imports", 6, np.linspace(-0.5, 0.8, 6), """
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import erf
+
+C = jnp.array([0.5, -0.25, 1.0])
+
+
+def objective(x):
+    pairs = x.reshape(3, 2)
+    score = jax.vmap(lambda p, c: jnp.sum(erf(p - c) ** 2) + c * p[0] * p[1])(pairs, C)
+    return jnp.sum(score) + jnp.sum(jax.nn.softplus(x)) + jnp.sum(jax.nn.sigmoid(x) ** 2)
+""")
+
+_source_problem("src_from_imports", 5, np.linspace(0.2, 1.4, 5), """
+from jax import vmap
+from jax.nn import log_sigmoid, relu
+from jax.scipy.special import gammaln, logsumexp
+import jax.scipy as jsp
+import jax.numpy as jnp
+
+
+def objective(x):
+    rows = jnp.stack([x, x ** 2, jnp.cos(x)])
+    lse = vmap(logsumexp)(rows)
+    return (jnp.sum(lse) + jnp.sum(gammaln(x + 1.0)) - jnp.sum(log_sigmoid(x))
+            + jnp.sum(jsp.special.xlogy(x, x)) + jnp.sum(relu(x - 0.3) ** 2))
+""")
+
+_source_problem("src_x64_config", 4, [1.0, -0.5, 0.3, 2.0], """
+import jax
+import jax.numpy as jnp
+
+jax.config.update("jax_enable_x64", True)
+
+
+def objective(x):
+    return jnp.sum((x[1:] - x[:-1] ** 2) ** 2) + jnp.sum(jnp.exp(-x ** 2))
+""")
+
+_source_problem("src_jit_decorator", 4, [1.0, -0.5, 0.3, 2.0], """
+import jax
+import jax.numpy as jnp
+
+
+@jax.jit
+def objective(x):
+    return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+""")
+
+_source_problem("src_array_annotations", 4, [1.0, -0.5, 0.3, 2.0], """
+import jax
+import jax.numpy as jnp
+
+
+def objective(x: jax.Array) -> jax.Array:
+    return jnp.sum(jnp.sin(x) * jnp.cos(x[::-1])) + jnp.dot(x, x)
+""")
+
+_source_problem("src_ndarray_annotations", 4, [1.0, -0.5, 0.3, 2.0], """
+import jax.numpy as jnp
+
+
+def residuals(x: jnp.ndarray) -> jnp.ndarray:
+    return jnp.array([x[0] + 10 * x[1], jnp.sqrt(5.0) * (x[2] - x[3]), (x[1] - 2 * x[2]) ** 2,
+                      jnp.sqrt(10.0) * (x[0] - x[3]) ** 2])
+
+
+def objective(x: jnp.ndarray) -> jnp.ndarray:
+    r = residuals(x)
+    return r @ r
+""")
 
 BY_NAME: dict[str, Problem] = {p.name: p for p in PROBLEMS}
 assert len(BY_NAME) == len(PROBLEMS), "duplicate problem names"
