@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import os
 import zlib
 from pathlib import Path
@@ -30,6 +31,7 @@ import symdiff as sd
 import symdiff.nn as snn
 import symdiff.numpy as snp
 import symdiff.scipy.special as sspecial
+import problems
 from problems import BY_NAME, PROBLEMS, Problem
 
 jax = pytest.importorskip("jax")
@@ -141,16 +143,33 @@ def compute_jax_reference(name: str) -> list[tuple[np.ndarray, np.ndarray, np.nd
     return out
 
 
-_REFERENCE_KEY = hashlib.sha256(
-    Path(__file__).with_name("problems.py").read_bytes()
-    + f"|{jax.__version__}|{np.__version__}".encode()).hexdigest()[:16]
+def _data_digest() -> bytes:
+    """A hash of the data arrays problems.py defines at module level."""
+    h = hashlib.sha256()
+    for key, value in sorted(vars(problems).items()):
+        if isinstance(value, np.ndarray):
+            h.update(key.encode() + value.tobytes())
+    return h.digest()
+
+
+_DATA_DIGEST = _data_digest()
+
+
+def reference_key(p: Problem) -> str:
+    """What JAX's results for ``p`` depend on: the function's source and closure, the module's
+    data arrays, the JAX and NumPy versions (the test points are compared when loading)."""
+    h = hashlib.sha256(_DATA_DIGEST + f"|{jax.__version__}|{np.__version__}|".encode())
+    h.update((getattr(p.fn, "source", None) or inspect.getsource(p.fn)).encode())
+    for cell in p.fn.__closure__ or ():
+        h.update(repr(cell.cell_contents).encode())
+    return h.hexdigest()[:16]
 
 
 @pytest.fixture(scope="session")
 def jax_reference(request):
     """``jax_reference(name)``: JAX's results for a problem, computed once and kept in pytest's
-    cache folder (``.pytest_cache``), keyed by the text of problems.py, the JAX and NumPy versions
-    and the test points, so that a rerun does not trace and compile ~140 JAX functions again
+    cache folder (``.pytest_cache``), keyed by the problem's source and data, the JAX and NumPy
+    versions and the test points, so that a rerun does not trace and compile ~140 JAX functions again
     (about 40 s). ``--cache-clear`` or ``-p no:cacheprovider`` recomputes them."""
     cache = getattr(request.config, "cache", None)
     folder = Path(cache.mkdir("ported-problems-jax")) if cache is not None else None
@@ -160,7 +179,7 @@ def jax_reference(request):
         if name in memo:
             return memo[name]
         points = sample_points(BY_NAME[name])
-        path = folder / f"{name}-{_REFERENCE_KEY}.npz" if folder is not None else None
+        path = folder / f"{name}-{reference_key(BY_NAME[name])}.npz" if folder is not None else None
         out = None
         if path is not None and path.exists():
             try:
@@ -175,6 +194,8 @@ def jax_reference(request):
                 arrays = {}
                 for k, (pt, (v, g, h)) in enumerate(zip(points, out)):
                     arrays.update({f"x{k}": pt, f"v{k}": v, f"g{k}": g, f"h{k}": h})
+                for stale in folder.glob(f"{name}-*.npz"):  # results of earlier versions
+                    stale.unlink(missing_ok=True)
                 tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
                 np.savez(tmp, **arrays)
                 os.replace(tmp, path)  # atomic: parallel workers never read a half-written file
