@@ -111,6 +111,10 @@ def _outer(a, b):
     return np.outer(a, b)
 
 
+# ``_i(569)``: a static size as int64 in generated shape tuples (see codegen.size_tuple)
+_i = np.int64
+
+
 @njit(cache=True)
 def _bmm33(a, b):
     """Batched matrix products (B, m, k) @ (B, k, n); the helpers below broadcast a 2-d operand."""
@@ -164,7 +168,7 @@ def _empty(shape, dtype):
 
 
 __all__ = [
-    "_dot", "_outer", "_reshape", "_bmm33", "_bmm23", "_bmm32", "_transpose", "_first", "_filled", "_empty",
+    "_i", "_dot", "_outer", "_reshape", "_bmm33", "_bmm23", "_bmm32", "_transpose", "_first", "_filled", "_empty",
     "_exp", "_tanh", "_log", "_log1p", "_maximum", "_minimum", "_sigmoid", "_softplus", "_sigmoid_libm",
     "_softplus_libm", "_softmax_rows",
     "_logsumexp_rows", "_log_softmax_rows",

@@ -26,6 +26,7 @@ from ..errors import DTypeError, ShapeError
 from ..graph import Constant, Node, as_node
 from ..types import concrete_shape, format_shape
 from .base import Op
+from ..compiler.codegen import size_tuple
 
 __all__ = ["take", "take_along_axis", "index_update"]
 
@@ -96,9 +97,9 @@ class Take(Op):
         P, N, Q, M = _sizes(ctx, pre), _sizes(ctx, mid), _sizes(ctx, post), _sizes(ctx, idx.shape)
         fmt = dict(o=out, M=M, N=N, P=P, Q=Q, op="take")
         return [
-            f"{out}_x = _reshape({args[0]}, ({P}, {N}, {Q}))",
-            f"{out}_i = _reshape({args[1]}, ({M},))" if idx.ndim else f"{out}_i = np.array([{args[1]}])",
-            f"{out}_3 = _empty(({P}, {M}, {Q}), np.{node.dtype.name})",
+            f"{out}_x = _reshape({args[0]}, {size_tuple([P, N, Q])})",
+            f"{out}_i = _reshape({args[1]}, {size_tuple([M])})" if idx.ndim else f"{out}_i = np.array([{args[1]}])",
+            f"{out}_3 = _empty({size_tuple([P, M, Q])}, np.{node.dtype.name})",
             *(line.format(**fmt) for line in _LOOP_HEAD),
             f"            {out}_3[{out}_p, {out}_m, {out}_q] = {out}_x[{out}_p, {out}_k, {out}_q]",
             f"{out} = _reshape({out}_3, {ctx.shape_expr(node.shape)})",
@@ -159,9 +160,9 @@ class TakeGrad(Op):
         P, N, Q, M = _sizes(ctx, pre), _sizes(ctx, mid), _sizes(ctx, post), _sizes(ctx, idx.shape)
         fmt = dict(o=out, M=M, N=N, P=P, Q=Q, op="take_grad")
         return [
-            f"{out}_d = _reshape({args[0]}, ({P}, {M}, {Q}))",
-            f"{out}_i = _reshape({args[1]}, ({M},))" if idx.ndim else f"{out}_i = np.array([{args[1]}])",
-            f"{out}_3 = np.zeros(({P}, {N}, {Q}), dtype=np.{node.dtype.name})",
+            f"{out}_d = _reshape({args[0]}, {size_tuple([P, M, Q])})",
+            f"{out}_i = _reshape({args[1]}, {size_tuple([M])})" if idx.ndim else f"{out}_i = np.array([{args[1]}])",
+            f"{out}_3 = np.zeros({size_tuple([P, N, Q])}, dtype=np.{node.dtype.name})",
             *(line.format(**fmt) for line in _LOOP_HEAD),
             f"            {out}_3[{out}_p, {out}_k, {out}_q] += {out}_d[{out}_p, {out}_m, {out}_q]",
             f"{out} = _reshape({out}_3, {ctx.shape_expr(node.shape)})",

@@ -9,6 +9,7 @@ from ..batching import lift
 from ..graph import Node, as_node
 from ..types import broadcast_shapes, format_shape, result_dtype
 from .base import Op
+from ..compiler.codegen import size_tuple
 
 
 class Matmul(Op):
@@ -51,7 +52,7 @@ class Matmul(Op):
             fits = [v.ndim == 2 or tuple(v.shape[:-2]) == tuple(batch) for v in (a, b)]
             if all(fits):
                 nbatch = " * ".join(ctx.dim(d) for d in batch) or "1"
-                flat = [f"_reshape({arg}, ({nbatch}, {ctx.dim(v.shape[-2])}, {ctx.dim(v.shape[-1])}))"
+                flat = [f"_reshape({arg}, {size_tuple([nbatch, ctx.dim(v.shape[-2]), ctx.dim(v.shape[-1])])})"
                         if v.ndim > 2 else f"np.ascontiguousarray({arg})" for arg, v in zip((x, y), (a, b))]
                 kind = "".join("3" if v.ndim > 2 else "2" for v in (a, b))
                 return [f"{out} = _reshape(_bmm{kind}({flat[0]}, {flat[1]}), {ctx.shape_expr(node.shape)})"]

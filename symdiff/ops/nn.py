@@ -9,6 +9,7 @@ import numpy as np
 from ..graph import Node, as_node
 from ..types import normalize_axis
 from .base import Op
+from ..compiler.codegen import size_tuple
 from .reduction import reduced_shape
 from .. import patterns
 from ..batching import shift
@@ -134,7 +135,7 @@ def _lower_rows(ctx, node, arg, out, helper, axis, reduces):
     moved = arg if perm == tuple(range(x.ndim)) else f"np.transpose({arg}, {perm})"
     # rows of a 2-d input along its last axis go in as they are; otherwise a (rows, row) copy
     plain = x.ndim == 2 and tuple(axis) == (1,)
-    call = f"{helper}({arg})" if plain else f"{helper}(_reshape({moved}, ({outer}, {inner})))"
+    call = f"{helper}({arg})" if plain else f"{helper}(_reshape({moved}, {size_tuple([outer, inner])}))"
     if reduces:
         if node.ndim == 0:
             return [f"{out} = {call}[0]"]

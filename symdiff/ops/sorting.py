@@ -16,6 +16,7 @@ from ..errors import DTypeError, ShapeError
 from ..graph import Node, as_node
 from ..types import concrete_shape, format_shape
 from .base import Op
+from ..compiler.codegen import size_tuple
 
 __all__ = ["sort", "argsort"]
 
@@ -47,7 +48,7 @@ class Argsort(Op):
         rows, n = (ctx.dim(d) for d in node.shape)
         offset = f" + {out}_r * {n}" if self.flat else ""
         return [
-            f"{out} = _empty(({rows}, {n}), np.int64)",
+            f"{out} = _empty({size_tuple([rows, n])}, np.int64)",
             f"for {out}_r in range({rows}):",
             f"    {out}_o = np.argsort({args[0]}[{out}_r], kind='mergesort')",
             f"    for {out}_j in range({n}):",
@@ -101,8 +102,8 @@ class AlongAxis(Op):
         post = " * ".join(ctx.dim(d) for d in shape[self.axis + 1:]) or "1"
         m = ctx.dim(node.shape[self.axis])
         return [
-            f"{out}_i = _reshape({args[0]}, ({pre}, {m}, {post}))",
-            f"{out}_3 = _empty(({pre}, {m}, {post}), np.int64)",
+            f"{out}_i = _reshape({args[0]}, {size_tuple([pre, m, post])})",
+            f"{out}_3 = _empty({size_tuple([pre, m, post])}, np.int64)",
             f"for {out}_p in range({pre}):",
             f"    for {out}_m in range({m}):",
             f"        for {out}_q in range({post}):",

@@ -28,6 +28,7 @@ from ..errors import DTypeError, ShapeError, SymdiffError
 from ..graph import Constant, Node, as_node
 from ..types import BOOL, as_dtype, broadcast_shapes, format_shape, normalize_axis, result_dtype
 from .base import Op
+from ..compiler.codegen import size_tuple
 from .elementwise import abs as _abs, cast, equal, greater, not_equal, power, sqrt, where
 from .reduction import Reduce, _reduce, max_, mean, min_, reduced_shape, size, sum_
 from .structure import broadcast_to, expand_dims, reshape, transpose
@@ -61,7 +62,7 @@ def _as3(arg: str, x: Node, dtype, sizes) -> str:
     """Source text of input ``arg`` as a contiguous 3-d array of ``dtype``."""
     if x.dtype != dtype:
         arg = f"{arg}.astype({_dtype_expr(dtype)})"
-    return f"_reshape({arg}, ({', '.join(sizes)}))"
+    return f"_reshape({arg}, {size_tuple(list(sizes))})"
 
 
 def _as_float(x: Node, what: str, dtype=None) -> Node:
@@ -355,7 +356,7 @@ class ArgReduce(Op):
             return [f"{out} = np.int64(0)" if node.ndim == 0 else f"{out} = np.zeros({ctx.shape_expr(node.shape)}, dtype=np.int64)"]
         a0, a1 = self.axis[0], self.axis[-1] + 1
         pre, K, post = (_product(ctx, x.shape[:a0]), _product(ctx, x.shape[a0:a1]), _product(ctx, x.shape[a1:]))
-        call = f"_statistics._arg3(_reshape({args[0]}, ({pre}, {K}, {post})), {self.better == 'max'})"
+        call = f"_statistics._arg3(_reshape({args[0]}, {size_tuple([pre, K, post])}), {self.better == 'max'})"
         if node.ndim == 0:
             return [f"{out} = {call}[0, 0]"]
         return [f"{out} = _reshape({call}, {ctx.shape_expr(node.shape)})"]
