@@ -9,7 +9,9 @@ sparse Hessian (``sd.hessian(f, x, sparse=True)``) must agree with JAX to 1e-8 r
 The sparse Hessians of every problem are evaluated through the NumPy route here; the compiled
 route (the default of ``SparseHessian``, one Numba kernel per problem, about 2.5 s each when the
 kernel cache is cold) runs for three problems in ``test_compiled_subset`` and for all problems in
-``test_sparse_hessian_compiled``, which is marked ``slow`` (``pytest -m slow``).
+``test_sparse_hessian_compiled``; ``test_function_compiled`` compiles value, gradient and dense
+Hessian of every problem with ``sd.function``. Both are marked ``slow`` (``pytest -m slow``:
+about 10 minutes of CPU with a cold kernel cache).
 
 JAX's results are kept in pytest's cache folder between runs (see the ``jax_reference`` fixture).
 Cases that fail because of symdiff are listed in ``XFAIL`` (strict, so a fix shows up as an
@@ -289,6 +291,18 @@ def test_sparse_hessian_compiled(name: str, jax_reference):
     Hs = sd.hessian(f, x, sparse=True)
     for k, (pt, r) in enumerate(zip(sample_points(BY_NAME[name]), jax_reference(name))):
         assert_close(Hs({x: pt}).toarray(), r[2], f"{name} compiled sparse Hessian at point {k}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _marked([p.name for p in PROBLEMS],
+                                         {n: r for (n, k), r in XFAIL.items() if k == "hessian"}))
+def test_function_compiled(name: str, jax_reference):
+    """sd.function([x], [f, grad, dense Hessian]) for every problem, against JAX."""
+    x, f = symdiff_graph(name)
+    fn = sd.function([x], [f, sd.grad(f, x), sd.hessian(f, x)])
+    for k, (pt, r) in enumerate(zip(sample_points(BY_NAME[name]), jax_reference(name))):
+        for got, ref, what in zip(fn(pt), r, ("value", "gradient", "Hessian")):
+            assert_close(got, ref, f"{name} compiled {what} at point {k} ({fn.mode})")
 
 
 def test_compiled_subset(jax_reference):
