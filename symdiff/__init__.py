@@ -39,6 +39,8 @@ from .jacobian import (
     MemoryLimitError, get_memory_limit, hessian, hvp, jacobian, jvp, set_memory_limit, vjp,
 )
 from .rewrite import clone, simplify
+from .transforms import Array, config, jit, value_and_grad
+jacfwd = jacrev = jacobian  # JAX's names (with a callable: the function forms)
 from .vmap import vmap
 
 _LAZY = {"optimize": (".optimize", None), "SparseHessian": (".sparsity", "SparseHessian"),

@@ -158,12 +158,18 @@ def _sum(terms: list) -> Node | None:
     return total
 
 
-def grad(target: Node, wrt, seed=None, *, disconnected: str = "zeros"):
+def grad(target: Node, wrt=None, seed=None, *, disconnected: str = "zeros", argnums=None, has_aux: bool = False):
     """Symbolic gradient of ``target`` with respect to ``wrt`` (a node or a list of nodes).
+
+    With a callable, ``grad(fun, argnums=0)`` is JAX's form (see ``symdiff.transforms``).
 
     Returns gradient nodes in the same graph as ``target`` (a list if ``wrt`` is a list). For a
     non-scalar target pass ``seed`` (the vector of a vector-Jacobian product).
     """
+    if callable(target) and not isinstance(target, Node):  # JAX's form: grad(fun, argnums)
+        from .transforms import grad_fn
+
+        return grad_fn(target, argnums if argnums is not None else (0 if wrt is None else wrt), has_aux)
     single = isinstance(wrt, Node)
     try:
         wrt_list = [wrt] if single else list(wrt)

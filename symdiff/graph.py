@@ -145,9 +145,11 @@ class Node:
     def min(self, axis=None, keepdims: bool = False) -> "Node":
         return ops.min(self, axis=axis, keepdims=keepdims)
 
-    def reshape(self, *shape) -> "Node":
+    def reshape(self, *shape, order: str = "C") -> "Node":
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
+        if order != "C":
+            return _snp().reshape(self, shape, order=order)
         return ops.reshape(self, shape)
 
     def transpose(self, *axes) -> "Node":

@@ -265,7 +265,7 @@ def _jacobians(ys: Sequence[Node], xs: Sequence[Node], disconnected: str, max_by
     return [[next(it) for _ in xs] for _ in ys]
 
 
-def jacobian(y: Node, x, *, disconnected: str = "zeros", max_bytes: int | None = None,
+def jacobian(y: Node, x=None, *, argnums=None, disconnected: str = "zeros", max_bytes: int | None = None,
              compress: bool | None = None):
     """The Jacobian ``dy/dx`` as one node of shape ``y.shape + x.shape`` (a list for several x).
 
@@ -279,6 +279,10 @@ def jacobian(y: Node, x, *, disconnected: str = "zeros", max_bytes: int | None =
     ``k`` seeds and a ``scatter`` expands the result. ``None`` (default) does so for outputs of
     at least 16 entries when ``k <= m / 4``; ``True`` always, ``False`` never.
     """
+    if callable(y) and not isinstance(y, Node):  # JAX's form
+        from .transforms import jacobian_fn
+
+        return jacobian_fn(y, argnums if argnums is not None else (0 if x is None else x))
     if not isinstance(y, Node):
         raise GradError(f"jacobian: y must be a symdiff node, got {type(y).__name__}")
     xs, single = _as_list(x)
@@ -286,7 +290,7 @@ def jacobian(y: Node, x, *, disconnected: str = "zeros", max_bytes: int | None =
     return row[0] if single else row
 
 
-def hessian(f: Node, x, *, sparse: bool = False, disconnected: str = "zeros", max_bytes: int | None = None,
+def hessian(f: Node, x=None, *, argnums=None, sparse: bool = False, disconnected: str = "zeros", max_bytes: int | None = None,
             compress: bool | None = None):
     """The Hessian of a scalar ``f``: a node of shape ``x.shape + x.shape``.
 
@@ -297,6 +301,10 @@ def hessian(f: Node, x, *, sparse: bool = False, disconnected: str = "zeros", ma
     a dense Hessian with a sparse pattern (e.g. banded) is computed from one product per colour
     and expanded, so its cost follows the non-zeros plus the zero fill.
     """
+    if callable(f) and not isinstance(f, Node):  # JAX's form
+        from .transforms import hessian_fn
+
+        return hessian_fn(f, argnums if argnums is not None else (0 if x is None else x))
     _check_scalar(f, "hessian")
     xs, single = _as_list(x)
     if sparse:

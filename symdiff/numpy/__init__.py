@@ -313,26 +313,42 @@ def isscalar(x) -> bool:
 
 
 # -- reductions with NumPy's signatures -------------------------------------------------------
+def _masked(a: Node, where, fill: float) -> Node:
+    """``a`` with the entries outside ``where`` replaced by ``fill`` (reductions' ``where=``)."""
+    if where is None or where is True:
+        return a
+    mask = where if isinstance(where, Node) else _numpy_constant(_np.asarray(where, dtype=bool))
+    return _ops.where(mask, a, fill)
+
+
 def sum(a, axis=None, dtype=None, out=None, keepdims: bool = False, initial=None, where=None) -> Node:
-    _no_out("sum", out, where)
-    r = _ops.sum(_with_dtype(as_node(a), dtype), axis=axis, keepdims=keepdims)
+    _no_out("sum", out)
+    r = _ops.sum(_masked(_with_dtype(as_node(a), dtype), where, 0.0), axis=axis, keepdims=keepdims)
     return r if initial is None else r + initial
 
 
 def mean(a, axis=None, dtype=None, out=None, keepdims: bool = False, where=None) -> Node:
-    _no_out("mean", out, where)
-    return _ops.mean(_with_dtype(as_node(a), dtype), axis=axis, keepdims=keepdims)
+    _no_out("mean", out)
+    a = _with_dtype(as_node(a), dtype)
+    if where is None or where is True:
+        return _ops.mean(a, axis=axis, keepdims=keepdims)
+    count = _ops.sum(_masked(_ops.ones_like(a), where, 0.0), axis=axis, keepdims=keepdims)
+    return _ops.sum(_masked(a, where, 0.0), axis=axis, keepdims=keepdims) / count
 
 
 def max(a, axis=None, out=None, keepdims: bool = False, initial=None, where=None) -> Node:
-    _no_out("max", out, where)
-    r = _ops.max(as_node(a), axis=axis, keepdims=keepdims)
+    _no_out("max", out)
+    if where is not None and where is not True and initial is None:
+        raise SymdiffError("max: where= needs initial= (the value of an empty selection), as in NumPy")
+    r = _ops.max(_masked(as_node(a), where, -_np.inf), axis=axis, keepdims=keepdims)
     return r if initial is None else _ops.maximum(r, initial)
 
 
 def min(a, axis=None, out=None, keepdims: bool = False, initial=None, where=None) -> Node:
-    _no_out("min", out, where)
-    r = _ops.min(as_node(a), axis=axis, keepdims=keepdims)
+    _no_out("min", out)
+    if where is not None and where is not True and initial is None:
+        raise SymdiffError("min: where= needs initial= (the value of an empty selection), as in NumPy")
+    r = _ops.min(_masked(as_node(a), where, _np.inf), axis=axis, keepdims=keepdims)
     return r if initial is None else _ops.minimum(r, initial)
 
 
@@ -388,12 +404,74 @@ def dot(a, b) -> Node:
 
 
 def reshape(a, newshape=None, order: str = "C", shape=None) -> Node:
-    if order != "C":
-        raise SymdiffError("reshape: only order='C' is supported")
+    """``np.reshape``; ``order='F'`` is the C-order reshape of the reversed axes, reversed back."""
     target = shape if shape is not None else newshape
     if target is None:
         raise ShapeError("reshape: the new shape is missing")
-    return _ops.reshape(as_node(a), target)
+    a = as_node(a)
+    if order == "F":
+        target = (target,) if isinstance(target, (int, _np.integer, str)) else tuple(target)
+        return _ops.transpose(_ops.reshape(_ops.transpose(a), target[::-1]))
+    if order not in ("C", "A"):
+        raise SymdiffError(f"reshape: order must be 'C' or 'F', got {order!r}")
+    return _ops.reshape(a, target)
+
+
+def vander(x, N: int | None = None, increasing: bool = False) -> Node:
+    """``np.vander``: columns are powers of ``x`` (decreasing unless ``increasing``)."""
+    x = as_node(x)
+    n = x.shape[0] if N is None else N
+    cols = [x ** k if k else _ops.ones_like(x) for k in range(n)]
+    return stack(cols if increasing else cols[::-1], axis=1)
+
+
+def select(condlist, choicelist, default=0) -> Node:
+    """``np.select``: the choice of the first condition that holds, else ``default``."""
+    if len(condlist) != len(choicelist):
+        raise ShapeError(f"select: {len(condlist)} conditions for {len(choicelist)} choices")
+    out = as_node(default)
+    for c, v in reversed(list(zip(condlist, choicelist))):
+        out = where(c, v, out)
+    return out
+
+
+def block(arrays) -> Node:
+    """``np.block``: nested lists of nodes joined along the last axes (depth d joins axis -d)."""
+    def depth(o):
+        d = 0
+        while isinstance(o, list):
+            o, d = (o[0] if o else None), d + 1
+        return d
+
+    total = depth(arrays)
+
+    def join(o, level):
+        if not isinstance(o, list):
+            x = as_node(o)
+            while x.ndim < total:
+                x = _ops.expand_dims(x, 0)
+            return x
+        return concatenate([join(c, level + 1) for c in o], axis=-(total - level))
+
+    return join(arrays, 0)
+
+
+def vectorize(pyfunc: Callable, *, excluded=None, signature=None) -> Callable:
+    """``np.vectorize`` / ``jnp.vectorize`` of a scalar function: the arguments are broadcast,
+    flattened and the function mapped over them with ``vmap`` (one graph, no Python loop)."""
+    if signature is not None or excluded:
+        raise SymdiffError("vectorize: signature= and excluded= are not supported")
+
+    def vectorized(*args):
+        nodes = [as_node(a) for a in args]
+        shape_ = _np.broadcast_shapes(*[n.shape for n in nodes])
+        if not shape_:
+            return pyfunc(*nodes)
+        flat = [_ops.reshape(_ops.broadcast_to(n, shape_), (-1,)) for n in nodes]
+        out = vmap(pyfunc)(*flat)
+        return _ops.reshape(out, shape_)
+
+    return vectorized
 
 
 def squeeze(a, axis=None) -> Node:

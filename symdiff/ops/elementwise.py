@@ -5,7 +5,7 @@ string over the argument expressions) and ``grad``: the derivative rule for outp
 gradients. ``Elemwise.bprop`` then sums each gradient over the axes its input was broadcast along.
 
 Conventions at non-differentiable points (the seeds' "max routes the gradient"):
-relu'(0) = 0, leaky_relu'(0) = alpha, abs'(0) = sign(0) = 0, sign' = 0, clip passes the gradient
+relu'(0) = 0, leaky_relu'(0) = alpha, abs'(0) = 1 (as JAX), sign' = 0, clip passes the gradient
 on the closed interval [lo, hi]; maximum/minimum split the gradient equally between tied inputs.
 """
 from __future__ import annotations
@@ -466,7 +466,9 @@ class Abs(Elemwise):
     sympy = staticmethod(lambda sp, a: sp.Abs(a))  # its SymPy form, for to_sympy/latex
 
     def grad(self, inputs, output, D):
-        return [D * sign(inputs[0])]
+        # JAX's convention: abs'(0) = 1, so smooth compositions such as |x|**2 get their true
+        # derivatives at 0 (2, not 0)
+        return [where(greater_equal(inputs[0], 0.0), D, -D)]
 
 
 class Sign(Elemwise):
