@@ -46,28 +46,8 @@ ATOL = 1e-300  # the floor for an all-zero reference; any non-zero reference is 
 KINDS = ("value", "gradient", "hessian", "sparse_hessian")
 
 # problem -> (kinds that fail, what fails in symdiff). Kept strict: a fix is an unexpected pass.
-_INT_ARITHMETIC = ("arithmetic on int64 nodes gives float64 nodes ((2 * i - 1) % n, i + k, minimum(i, n) "
-                   "with i = snp.arange(...)), which cannot index: DTypeError 'indices must be an "
-                   "integer node'; in JAX they stay int64")
 _FAILING: dict[str, tuple[tuple[str, ...], str]] = {
-    "misc_vander_polyfit": (KINDS, "symdiff.numpy has no vander"),
-    "misc_select_penalty": (KINDS, "symdiff.numpy has no select"),
-    "misc_block_matrix": (KINDS, "symdiff.numpy has no block"),
-    "glob_shubert_vectorize": (KINDS, "symdiff.numpy has no vectorize"),
     "ml_von_mises_nll": (KINDS, "symdiff.scipy.special has no i0e"),
-    "misc_fortran_order": (KINDS, "Node.reshape(..., order='F') raises TypeError (no order= argument)"),
-    "ml_masked_mean": (KINDS, "reductions refuse where= (SymdiffError 'mean: where= is not supported'); "
-                       "jnp.mean/jnp.sum take it"),
-    "cute_noncvxun": (KINDS, _INT_ARITHMETIC),
-    "cute_sparsqur": (KINDS, _INT_ARITHMETIC),
-    "cute_curly": (KINDS, _INT_ARITHMETIC),
-    "src_x64_config": (KINDS, "symdiff has no config: a ported file's jax.config.update('jax_enable_x64', "
-                       "True) raises AttributeError at import"),
-    "src_jit_decorator": (KINDS, "symdiff has no jit: a ported file with a @jax.jit objective fails at import"),
-    "src_array_annotations": (KINDS, "symdiff has no Array: annotations 'x: jax.Array' fail at import"),
-    "glob_sum_different_powers": (("hessian", "sparse_hessian"),
-                                  "abs'(0) = 0 (JAX: 1), so the Hessian of the smooth |x|**2 at x = 0 is 0, "
-                                  "not 2"),
 }
 XFAIL: dict[tuple[str, str], str] = {
     (name, kind): reason for name, (kinds, reason) in _FAILING.items() for kind in kinds}
@@ -104,11 +84,7 @@ FLOAT32 = [
     "cute_chainwoo", "cute_srosenbr", "cute_power", "glob_rastrigin", "glob_levy", "glob_ackley",
     "glob_salomon", "misc_roll_pad_stencil", "ml_mlp_vmap",
 ]
-FLOAT32_XFAIL: dict[str, str] = {
-    "mgh_discrete_boundary_value": "jnp.arange(1, n + 1) * h (int array times a Python float) stays weakly "
-                                   "typed in JAX, so x32 + t is float32; symdiff (as NumPy) makes t a strong "
-                                   "float64 and the objective float64",
-}
+FLOAT32_XFAIL: dict[str, str] = {}
 
 # gradients batched over the two test points with sd.vmap
 VMAP = [

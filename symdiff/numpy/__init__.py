@@ -18,13 +18,13 @@ NumPy's own functions build nodes too: ``np.exp(x)``, ``np.sum(x, axis=0)``, ``A
 from __future__ import annotations
 
 import builtins
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as _np
 
 from .. import ops as _ops
 from ..errors import ShapeError, SymdiffError
-from ..graph import Constant, Node, as_node, constant as _constant
+from ..graph import Constant, Node, as_node
 from ..ops.indexing import take, take_along_axis  # noqa: F401
 from ..ops.math import *  # noqa: F401,F403
 from ..ops.contract import *  # noqa: F401,F403

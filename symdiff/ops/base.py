@@ -28,10 +28,37 @@ from typing import Sequence
 import numpy as np
 
 from ..graph import Constant, Node, as_node
-from ..types import BOOL, Shape, result_dtype
+from ..types import Shape, result_dtype
 
 # Constants up to this size are folded when every input of an op is constant.
 FOLD_LIMIT = 4096
+
+
+def _weak(x: Node) -> bool:
+    return isinstance(x, Constant) and x.weak
+
+
+def _integral(x: Constant) -> bool:
+    v = x.value
+    return v.dtype.kind in "iu" or (v.dtype.kind == "f" and bool(np.all(np.isfinite(v) & (v == np.round(v)))))
+
+
+def integer_result(inputs) -> np.dtype | None:
+    """The integer dtype of an integer-closed op on ``inputs`` (``i * 2``, ``(2 * i - 1) % n``):
+    some strong input is an integer, every strong input is one and every weak constant (a Python
+    number) is integral; else ``None`` (the op computes in floating point)."""
+    strong = [x.dtype for x in inputs if not _weak(x)]
+    if not strong or any(d.kind not in "iu" for d in strong):
+        return None
+    if not all(_integral(x) for x in inputs if _weak(x)):
+        return None
+    return np.result_type(*strong)
+
+
+def _as_int_constant(x: Constant) -> Constant:
+    c = Constant(x.value.astype(np.int64))
+    c.weak = True
+    return c
 
 
 class Op:
@@ -42,6 +69,7 @@ class Op:
     # ops that do arithmetic see booleans (comparison results) and integers as floats (0.0 / 1.0,
     # 3.0): symdiff computes in float64/float32; ``accepts_bool`` ops take them as they are
     accepts_bool = False
+    int_closed = False  # integer inputs give an integer result (add, mul, mod, ...: index arithmetic)
 
     def __init__(self, **params):
         for k, v in params.items():
@@ -69,7 +97,10 @@ class Op:
     def __call__(self, *inputs) -> Node:
         inputs = [as_node(x) for x in inputs]
         if not self.accepts_bool and any(x.dtype.kind in "biu" for x in inputs):
-            inputs = self._bools_as_floats(inputs)
+            if self.int_closed and integer_result(inputs) is not None:
+                inputs = [_as_int_constant(x) if _weak(x) else x for x in inputs]  # i + 1 stays an int
+            else:
+                inputs = self._bools_as_floats(inputs)
         shape, dtype = self.infer(*inputs)
         if self.fold_constants and inputs and all(isinstance(x, Constant) for x in inputs):
             if all(isinstance(d, int) for d in shape) and int(np.prod(shape)) <= FOLD_LIMIT:
@@ -86,7 +117,15 @@ class Op:
 
         strong = [x.dtype for x in inputs if x.dtype.kind == "f" and not (isinstance(x, Constant) and x.weak)]
         target = result_dtype(*strong)
-        return [cast(x, target) if x.dtype.kind in "biu" else x for x in inputs]
+        out = []
+        for x in inputs:
+            if x.dtype.kind in "biu":
+                y = cast(x, target)
+                if isinstance(x, Constant) and isinstance(y, Constant):
+                    y.weak = True  # arange(3) * 0.5 adapts to the floats it meets, as in JAX
+                x = y
+            out.append(x)
+        return out
 
     # -- rules, overridden by subclasses ------------------------------------------------------
     def infer(self, *inputs: Node) -> tuple[Shape, np.dtype]:

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import DTypeError
 from ..graph import Constant, Node, as_node
 from ..types import BOOL, broadcast_shapes, result_dtype
-from .base import Op
+from .base import Op, integer_result
 
 
 class Elemwise(Op):
@@ -36,6 +36,10 @@ class Elemwise(Op):
         shape = broadcast_shapes(self.name, *(x.shape for x in inputs))
         if self.bool_output:
             return shape, BOOL
+        if self.int_closed:
+            integer = integer_result(inputs)
+            if integer is not None:
+                return shape, integer
         strong = [x.dtype for x in inputs if not (isinstance(x, Constant) and x.weak)]
         return shape, result_dtype(*strong)
 
@@ -137,6 +141,7 @@ def unbroadcast(g: Node, like: Node) -> Node:
 # Binary arithmetic
 # ---------------------------------------------------------------------------------------------
 class Add(Elemwise):
+    int_closed = True  # integers in, an integer out (index arithmetic)
     name, nin, numpy, code = "add", 2, np.add, "({0} + {1})"
     sympy = staticmethod(lambda sp, a, b: a + b)  # its SymPy form, for to_sympy/latex
     commutative = True  # x + y and y + x are one common subexpression
@@ -146,6 +151,7 @@ class Add(Elemwise):
 
 
 class Sub(Elemwise):
+    int_closed = True  # integers in, an integer out (index arithmetic)
     name, nin, numpy, code = "sub", 2, np.subtract, "({0} - {1})"
     sympy = staticmethod(lambda sp, a, b: a - b)  # its SymPy form, for to_sympy/latex
 
@@ -154,6 +160,7 @@ class Sub(Elemwise):
 
 
 class Mul(Elemwise):
+    int_closed = True  # integers in, an integer out (index arithmetic)
     name, nin, numpy, code = "mul", 2, np.multiply, "({0} * {1})"
     sympy = staticmethod(lambda sp, a, b: a * b)  # its SymPy form, for to_sympy/latex
     commutative = True
@@ -215,6 +222,7 @@ def _tie_weight(p: Node, q: Node, dtype) -> Node:
 
 
 class Maximum(Elemwise):
+    int_closed = True  # integers in, an integer out (index arithmetic)
     name, nin, numpy, code = "maximum", 2, np.maximum, "_maximum({0}, {1})"
     sympy = staticmethod(lambda sp, a, b: sp.Max(a, b))  # its SymPy form, for to_sympy/latex
 
@@ -224,6 +232,7 @@ class Maximum(Elemwise):
 
 
 class Minimum(Elemwise):
+    int_closed = True  # integers in, an integer out (index arithmetic)
     name, nin, numpy, code = "minimum", 2, np.minimum, "_minimum({0}, {1})"
     sympy = staticmethod(lambda sp, a, b: sp.Min(a, b))  # its SymPy form, for to_sympy/latex
 
@@ -279,8 +288,12 @@ class Where(Elemwise):
     nondifferentiable_inputs = (0,)
 
     def __call__(self, cond, a, b):
+        from .base import _as_int_constant, _weak
+
         a, b = as_node(a), as_node(b)
-        if a.dtype == BOOL or b.dtype == BOOL:
+        if integer_result([a, b]) is not None:  # where(c, i, 0) of integers stays integer
+            a, b = (_as_int_constant(x) if _weak(x) else x for x in (a, b))
+        elif a.dtype == BOOL or b.dtype == BOOL or a.dtype.kind in "iu" or b.dtype.kind in "iu":
             a, b = self._bools_as_floats([a, b])
         return super().__call__(cond, a, b)
 
@@ -288,6 +301,9 @@ class Where(Elemwise):
         if cond.dtype != BOOL:
             raise DTypeError(f"where: the condition must be boolean (a comparison), got {cond.dtype}")
         shape = broadcast_shapes(self.name, cond.shape, a.shape, b.shape)
+        integer = integer_result([a, b])
+        if integer is not None:
+            return shape, integer
         strong = [x.dtype for x in (a, b) if not (isinstance(x, Constant) and x.weak)]
         return shape, result_dtype(*strong)
 
@@ -300,6 +316,7 @@ class Where(Elemwise):
 # Unary functions
 # ---------------------------------------------------------------------------------------------
 class Neg(Elemwise):
+    int_closed = True  # integers in, an integer out (index arithmetic)
     name, numpy, code = "neg", np.negative, "(-{0})"
     sympy = staticmethod(lambda sp, a: -a)  # its SymPy form, for to_sympy/latex
 
@@ -462,6 +479,7 @@ class Elu(Elemwise):
 
 
 class Abs(Elemwise):
+    int_closed = True  # integers in, an integer out (index arithmetic)
     name, numpy, code = "abs", np.abs, "abs({0})"
     sympy = staticmethod(lambda sp, a: sp.Abs(a))  # its SymPy form, for to_sympy/latex
 
@@ -472,6 +490,7 @@ class Abs(Elemwise):
 
 
 class Sign(Elemwise):
+    int_closed = True  # integers in, an integer out (index arithmetic)
     name, numpy, code, piecewise_constant = "sign", np.sign, "np.sign({0})", True
     sympy = staticmethod(lambda sp, a: sp.sign(a))  # its SymPy form, for to_sympy/latex
 

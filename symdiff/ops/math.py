@@ -321,6 +321,7 @@ class Round(_Rounding):
 
 
 class FloorDivide(_Rounding):
+    int_closed = True  # integers in, an integer out (index arithmetic)
     """floor(a / b) as NumPy computes it (consistent with ``mod``: a = b * (a // b) + a % b)."""
 
     # Python's float // in Numba is NumPy's npy_divmod, infinities, NaN and b == 0 included
@@ -332,6 +333,7 @@ class FloorDivide(_Rounding):
 # Modular arithmetic and signs
 # ---------------------------------------------------------------------------------------------
 class Mod(Elemwise):
+    int_closed = True  # integers in, an integer out (index arithmetic)
     """The remainder with the sign of the divisor (NumPy's ``mod``/``remainder``, Python's %)."""
 
     # Python's float % in Numba is exactly NumPy's remainder (signed zeros, inf, b == 0 included)
