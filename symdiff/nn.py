@@ -19,7 +19,7 @@ from .ops.nn import log_softmax as _log_softmax, logsumexp as _logsumexp, softma
 __all__ = [
     "relu", "relu6", "sigmoid", "softplus", "log_sigmoid", "silu", "swish", "gelu", "elu", "celu",
     "selu", "leaky_relu", "hard_tanh", "hard_sigmoid", "hard_silu", "hard_swish", "soft_sign",
-    "softmax", "log_softmax", "logsumexp", "one_hot", "standardize", "glu", "tanh",
+    "softmax", "log_softmax", "logsumexp", "one_hot", "standardize", "glu", "tanh", "mish", "squareplus",
 ]
 
 relu = _relu
@@ -144,3 +144,17 @@ def glu(x, axis: int = -1) -> Node:
 
     a, b = snp.split(as_node(x), 2, axis=axis)
     return a * _sigmoid(b)
+
+
+def mish(x) -> Node:
+    """x * tanh(softplus(x))."""
+    x = as_node(x)
+    return x * _tanh(_softplus(x))
+
+
+def squareplus(x, b: float = 4.0) -> Node:
+    """(x + sqrt(x^2 + b)) / 2, a smooth relu."""
+    from .ops.elementwise import sqrt
+
+    x = as_node(x)
+    return 0.5 * (x + sqrt(x * x + b))

@@ -8,7 +8,7 @@ import pytest
 import symdiff as sd
 
 NAMES = ["relu", "relu6", "sigmoid", "softplus", "log_sigmoid", "silu", "gelu", "elu", "celu", "selu",
-         "leaky_relu", "hard_tanh", "hard_sigmoid", "hard_silu", "soft_sign", "tanh"]
+         "leaky_relu", "hard_tanh", "hard_sigmoid", "hard_silu", "soft_sign", "tanh", "mish", "squareplus"]
 XV = np.array([-1000.0, -7.5, -2.3, -0.4, 0.3, 1.7, 4.2, 1000.0])
 SMOOTH = np.array([-2.3, -0.4, 0.3, 1.7, 4.2])  # away from kinks, for derivatives
 

@@ -30,6 +30,7 @@ from ..ops.math import *  # noqa: F401,F403
 from ..ops.contract import *  # noqa: F401,F403
 from ..ops.statistics import *  # noqa: F401,F403
 from ..ops.shaping import *  # noqa: F401,F403
+from ..ops.numerical import *  # noqa: F401,F403
 from ..types import as_dtype, format_shape
 
 # -- dtypes and constants -------------------------------------------------------------------
