@@ -46,9 +46,7 @@ ATOL = 1e-300  # the floor for an all-zero reference; any non-zero reference is 
 KINDS = ("value", "gradient", "hessian", "sparse_hessian")
 
 # problem -> (kinds that fail, what fails in symdiff). Kept strict: a fix is an unexpected pass.
-_FAILING: dict[str, tuple[tuple[str, ...], str]] = {
-    "ml_von_mises_nll": (KINDS, "symdiff.scipy.special has no i0e"),
-}
+_FAILING: dict[str, tuple[tuple[str, ...], str]] = {}
 XFAIL: dict[tuple[str, str], str] = {
     (name, kind): reason for name, (kinds, reason) in _FAILING.items() for kind in kinds}
 

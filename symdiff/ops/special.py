@@ -51,6 +51,7 @@ __all__ = [
     "gamma", "gammaln", "lgamma", "digamma", "psi", "polygamma", "multigammaln", "betaln",
     "expit", "logit", "log_expit", "ndtr", "log_ndtr", "ndtri",
     "xlogy", "xlog1py", "entr", "rel_entr", "kl_div",
+    "i0", "i0e", "i1", "i1e",
 ]  # and logsumexp with SciPy's signature: symdiff.scipy.special.logsumexp (sd.logsumexp is the core op's)
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -91,6 +92,84 @@ def _only_where(conds: list[Node], value, otherwise=0.0) -> Node:
     for c in reversed(conds):
         out = where(c, out, otherwise)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Modified Bessel functions of the first kind: I0, I1 and their exponentially scaled forms
+# I0' = I1, I1' = I0 - I1/x (1/2 at 0), i0e' = i1e - sign(x) i0e, i1e' = i0e - i1e/x - sign(x) i1e
+# ---------------------------------------------------------------------------------------------
+def _i1_over_x(x: Node, i1x) -> Node:
+    """I1(x)/x (or i1e(x)/x) with its limit 1/2 at 0, without a 0/0 anywhere in the graph."""
+    zero = equal(x, 0.0)
+    safe = where(zero, 1.0, x)
+    return where(zero, 0.5, i1x(safe) / safe)
+
+
+class I0(SpecialFunction):
+    """The modified Bessel function of the first kind of order 0."""
+
+    name = scipy_name = "i0"
+    code = "_sp_i0({0})"
+    sympy = staticmethod(lambda sp, a: sp.besseli(0, a))  # its SymPy form, for to_sympy/latex
+
+    def grad(self, inputs, output, D):
+        return [D * i1(inputs[0])]
+
+
+class I1(SpecialFunction):
+    """The modified Bessel function of the first kind of order 1."""
+
+    name = scipy_name = "i1"
+    code = "_sp_i1({0})"
+    sympy = staticmethod(lambda sp, a: sp.besseli(1, a))  # its SymPy form, for to_sympy/latex
+
+    def grad(self, inputs, output, D):
+        x = inputs[0]
+        return [D * (i0(x) - _i1_over_x(x, i1))]
+
+
+class I0e(SpecialFunction):
+    """exp(-|x|) * I0(x), finite for any x."""
+
+    name = scipy_name = "i0e"
+    code = "_sp_i0e({0})"
+    sympy = staticmethod(lambda sp, a: sp.exp(-sp.Abs(a)) * sp.besseli(0, a))  # its SymPy form
+
+    def grad(self, inputs, output, D):
+        x = inputs[0]
+        return [D * (i1e(x) - sign(x) * output)]
+
+
+class I1e(SpecialFunction):
+    """exp(-|x|) * I1(x), finite for any x."""
+
+    name = scipy_name = "i1e"
+    code = "_sp_i1e({0})"
+    sympy = staticmethod(lambda sp, a: sp.exp(-sp.Abs(a)) * sp.besseli(1, a))  # its SymPy form
+
+    def grad(self, inputs, output, D):
+        x = inputs[0]
+        return [D * (i0e(x) - _i1_over_x(x, i1e) - sign(x) * output)]
+
+
+def i0(x) -> Node:
+    """``scipy.special.i0``."""
+    return I0()(x)
+
+
+def i1(x) -> Node:
+    """``scipy.special.i1``."""
+    return I1()(x)
+
+
+def i0e(x) -> Node:
+    """``scipy.special.i0e``: exp(-|x|) I0(x)."""
+    return I0e()(x)
+
+
+def i1e(x) -> Node:
+    """``scipy.special.i1e``: exp(-|x|) I1(x)."""
+    return I1e()(x)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,14 +11,14 @@ from __future__ import annotations
 from ..graph import Node
 from ..ops import nn as _nn
 from ..ops.special import (  # noqa: F401
-    betaln, digamma, entr, erf, erfc, erfcinv, erfinv, expit, gamma, gammaln, kl_div, log_expit,
-    log_ndtr, logit, logsumexp, multigammaln, ndtr, ndtri, polygamma, psi, rel_entr, xlog1py,
-    xlogy,
+    betaln, digamma, entr, erf, erfc, erfcinv, erfinv, expit, gamma, gammaln, i0, i0e, i1, i1e,
+    kl_div, log_expit, log_ndtr, logit, logsumexp, multigammaln, ndtr, ndtri, polygamma, psi,
+    rel_entr, xlog1py, xlogy,
 )
 
 __all__ = [
     "betaln", "digamma", "entr", "erf", "erfc", "erfcinv", "erfinv", "expit", "gamma", "gammaln",
-    "kl_div", "log_expit", "log_ndtr", "log_softmax", "logit", "logsumexp", "multigammaln", "ndtr",
+    "i0", "i0e", "i1", "i1e", "kl_div", "log_expit", "log_ndtr", "log_softmax", "logit", "logsumexp", "multigammaln", "ndtr",
     "ndtri", "polygamma", "psi", "rel_entr", "softmax", "xlog1py", "xlogy",
 ]
 
