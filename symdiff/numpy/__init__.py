@@ -134,11 +134,10 @@ def asarray(a, dtype=None, order=None, copy=None) -> Node:
 
 
 def _cast_exact(a: Node, dt) -> Node:
+    """Integer/bool conversions: of constants only (a node's would carry no gradient)."""
     if isinstance(a, Constant):
         return Constant(a.value.astype(dt))
-    if a.dtype == _np.dtype(bool) or a.dtype.kind in "iu":
-        raise SymdiffError(f"astype({dt}) of a {a.dtype} node is not supported")
-    raise SymdiffError(f"astype({dt}) is not supported for {a.dtype}")
+    raise SymdiffError(f"astype({dt}) of a {a.dtype} node is not supported")
 
 
 asanyarray = asarray
@@ -530,6 +529,7 @@ def clip(a, a_min=None, a_max=None, out=None, *, min=None, max=None) -> Node:
 
 
 def isclose(a, b, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> Node:
+    """``np.isclose`` (``equal_nan`` is accepted but NaNs never compare close)."""
     a, b = as_node(a), as_node(b)
     return _ops.less_equal(_ops.abs(a - b), atol + rtol * _ops.abs(b))
 

@@ -110,6 +110,12 @@ def _square(op: str, a: Node, what: str = "a") -> None:
         raise ShapeError(f"{op}: {what} must be square matrices (..., n, n), got shape {format_shape(a.shape)}")
 
 
+def _same_square(op: str, a: Node):
+    """The shape rule of ops from square matrices to matrices of the same shape."""
+    _square(op, a)
+    return a.shape, result_dtype(a.dtype)
+
+
 def _matrices(op: str, a: Node, what: str = "a") -> None:
     if a.ndim < 2:
         raise ShapeError(f"{op}: {what} must be matrices (..., m, n), got shape {format_shape(a.shape)}")
@@ -318,8 +324,7 @@ class Inv(_Linalg):
     name, helper = "inv", "_inv"
 
     def infer(self, a):
-        _square("inv", a)
-        return a.shape, result_dtype(a.dtype)
+        return _same_square("inv", a)
 
     def perform(self, values, node, dims):
         return np.linalg.inv(values[0])
@@ -533,8 +538,7 @@ class Cholesky(_Linalg):
     name, helper = "cholesky", "_cholesky"
 
     def infer(self, a):
-        _square("cholesky", a)
-        return a.shape, result_dtype(a.dtype)
+        return _same_square("cholesky", a)
 
     def perform(self, values, node, dims):
         return np.linalg.cholesky(values[0])
@@ -608,8 +612,7 @@ class EighVectors(_Linalg):
     name, helper = "eigh_vectors", "_eigh_vectors"
 
     def infer(self, a):
-        _square("eigh", a)
-        return a.shape, result_dtype(a.dtype)
+        return _same_square("eigh", a)
 
     def perform(self, values, node, dims):
         return np.linalg.eigh(values[0])[1]

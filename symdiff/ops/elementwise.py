@@ -36,7 +36,7 @@ class Elemwise(Op):
         shape = broadcast_shapes(self.name, *(x.shape for x in inputs))
         if self.bool_output:
             return shape, BOOL
-        if self.int_closed:
+        if self.int_closed and any(x.dtype.kind in "iu" for x in inputs):
             integer = integer_result(inputs)
             if integer is not None:
                 return shape, integer

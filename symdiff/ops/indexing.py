@@ -500,32 +500,20 @@ class _IndexUpdateRef:
     def get(self, **kwargs) -> Node:
         return self.node[self.key]
 
-    def set(self, values, **kwargs) -> Node:
-        return index_update(self.node, self.key, values, "set")
-
-    def add(self, values, **kwargs) -> Node:
-        return index_update(self.node, self.key, values, "add")
-
-    def subtract(self, values, **kwargs) -> Node:
-        return index_update(self.node, self.key, values, "subtract")
-
-    def multiply(self, values, **kwargs) -> Node:
-        return index_update(self.node, self.key, values, "multiply")
-
-    mul = multiply
-
-    def divide(self, values, **kwargs) -> Node:
-        return index_update(self.node, self.key, values, "divide")
-
-    def power(self, values, **kwargs) -> Node:
-        return index_update(self.node, self.key, values, "power")
-
-    def min(self, values, **kwargs) -> Node:
-        return index_update(self.node, self.key, values, "min")
-
-    def max(self, values, **kwargs) -> Node:
-        return index_update(self.node, self.key, values, "max")
-
     def apply(self, func, **kwargs) -> Node:
         """``x.at[key].apply(f)``: entries replaced by ``f`` of themselves."""
         return index_update(self.node, self.key, func(self.node[self.key]), "set")
+
+
+def _update_method(kind: str):
+    def method(self, values, **kwargs) -> Node:
+        return index_update(self.node, self.key, values, kind)
+
+    method.__name__ = kind
+    method.__doc__ = f"``x.at[key].{kind}(values)`` (JAX semantics)."
+    return method
+
+
+for _kind in _UPDATES:  # set, add, subtract, multiply, divide, power, min, max
+    setattr(_IndexUpdateRef, _kind, _update_method(_kind))
+_IndexUpdateRef.mul = _IndexUpdateRef.multiply

@@ -22,9 +22,17 @@ def _static(n, what: str) -> int:
     return n
 
 
-def quantile(a, q, axis=None, keepdims: bool = False, method: str = "linear") -> Node:
+def _no_out(name: str, out) -> None:
+    if out is not None:
+        raise ShapeError(f"{name}: out= is not supported (symdiff arrays are immutable values)")
+
+
+def quantile(a, q, axis=None, out=None, overwrite_input: bool = False, method: str = "linear",
+             keepdims: bool = False) -> Node:
     """``np.quantile`` with linear interpolation between order statistics (``q``: a number or a
-    constant array in [0, 1]); gradients follow the entries that are selected."""
+    constant array in [0, 1]); gradients follow the entries that are selected. NumPy's other
+    ``method``\ s and ``weights`` are not supported."""
+    _no_out("quantile", out)
     from .sorting import sort
     from .structure import expand_dims, index, reshape
 
@@ -59,18 +67,20 @@ def quantile(a, q, axis=None, keepdims: bool = False, method: str = "linear") ->
     return reshape(stack(outs, 0), qs.shape + outs[0].shape)
 
 
-def percentile(a, q, axis=None, keepdims: bool = False, method: str = "linear") -> Node:
+def percentile(a, q, axis=None, out=None, overwrite_input: bool = False, method: str = "linear",
+               keepdims: bool = False) -> Node:
     """``np.percentile``: ``quantile`` with ``q`` in percent."""
-    return quantile(a, np.asarray(q, dtype=np.float64) / 100.0, axis, keepdims, method)
+    return quantile(a, np.asarray(q, dtype=np.float64) / 100.0, axis, out, method=method, keepdims=keepdims)
 
 
-def median(a, axis=None, keepdims: bool = False) -> Node:
+def median(a, axis=None, out=None, overwrite_input: bool = False, keepdims: bool = False) -> Node:
     """``np.median`` (the mean of the two middle entries for an even count)."""
-    return quantile(a, 0.5, axis, keepdims)
+    return quantile(a, 0.5, axis, out, keepdims=keepdims)
 
 
 def cov(m, y=None, rowvar: bool = True, bias: bool = False, ddof: int | None = None) -> Node:
-    """``np.cov``: the covariance matrix of the variables (rows, unless ``rowvar=False``)."""
+    """``np.cov``: the covariance matrix of the variables (rows, unless ``rowvar=False``);
+    NumPy's ``fweights``/``aweights`` are not supported."""
     from .elementwise import sub
     from .linalg import matmul
     from .reduction import mean
@@ -109,17 +119,14 @@ def corrcoef(x, y=None, rowvar: bool = True) -> Node:
     return clip(r, -1.0, 1.0)
 
 
-def count_nonzero(a, axis=None, keepdims: bool = False) -> Node:
-    """``np.count_nonzero`` (int64; no gradient)."""
+def count_nonzero(a, axis=None, *, keepdims: bool = False) -> Node:
+    """``np.count_nonzero``; the counts are float64 (NumPy gives int64), with no gradient."""
     from .elementwise import not_equal
     from .reduction import sum_
 
     x = as_node(a)
     nz = not_equal(x, False) if x.dtype == np.dtype(bool) else not_equal(x, 0.0)
-    counts = sum_(nz, axis=axis, keepdims=keepdims)
-    from ..numpy import asarray
-
-    return asarray(counts, dtype=np.float64) if counts.dtype.kind == "f" else counts
+    return sum_(nz, axis=axis, keepdims=keepdims)
 
 
 def diagflat(v, k: int = 0) -> Node:
