@@ -30,6 +30,7 @@ from .ops.contract import *  # noqa: F401,F403
 from .ops.statistics import *  # noqa: F401,F403
 from .ops.shaping import *  # noqa: F401,F403
 from .ops.numerical import *  # noqa: F401,F403
+from .ops.loops import *  # noqa: F401,F403
 from .ops.nn import logsumexp  # noqa: F811  (the core signature; scipy's is sd.scipy.special.logsumexp)
 from .printing import GraphvizNotFoundError, dformat, dprint, pretty, render, to_dot
 from .custom import CustomOpError, elementwise

@@ -90,7 +90,7 @@ class Schedule:
         self.var_slots = [slot[v] for v in self.variables]
         self.constants = [(slot[n], n.value) for n in order if isinstance(n, Constant)]
         self.out_slots = [slot[o] for o in outputs]
-        plan = self._plan(order, slot, outputs)
+        plan = _group_siblings(self._plan(order, slot, outputs), slot)
         last_use: dict[int, int] = {}
         for k, (_, reads) in enumerate(plan):
             for s in reads:
@@ -131,6 +131,42 @@ class Schedule:
                 for i in free:
                     mem[i] = None
         return [mem[k] for k in self.out_slots]
+
+
+class _GroupStep:
+    """One step computing several outputs of one multi-output op (a loop's results) at once."""
+
+    def __init__(self, nodes: list[Node], slot: dict):
+        self.nodes = nodes
+        self.reads = [slot[i] for i in nodes[0].inputs]
+        self.writes = [slot[n] for n in nodes]
+
+    def __call__(self, mem: list, dims: dict) -> None:
+        values = self.nodes[0].op.perform_group([mem[i] for i in self.reads], self.nodes, dims)
+        for k, v, n in zip(self.writes, values, self.nodes):
+            mem[k] = np.asarray(v, dtype=n.dtype)
+
+
+def _group_siblings(plan: list, slot: dict) -> list:
+    """Steps of nodes whose op computes a group of outputs together (``op.group()``, same
+    inputs) become one ``_GroupStep`` at the place of the first of them."""
+    groups: dict = {}
+    for what, _ in plan:
+        if isinstance(what, Node) and hasattr(what.op, "perform_group"):
+            groups.setdefault((what.op.group(), tuple(map(id, what.inputs))), []).append(what)
+    if not groups:
+        return plan
+    first = {nodes[0]: nodes for nodes in groups.values()}
+    members = {n for nodes in groups.values() for n in nodes}
+    out = []
+    for what, reads in plan:
+        if isinstance(what, Node) and what in members:
+            if what in first:
+                step = _GroupStep(first[what], slot)
+                out.append((step, step.reads))
+            continue
+        out.append((what, reads))
+    return out
 
 
 def evaluate(outputs, inputs: Mapping | None = None):

@@ -100,7 +100,13 @@ def build_grad(target: Node, wrt: Sequence[Node], seed=None, *, disconnected: st
     def contributions(C: Node) -> list:
         if C not in bprops:
             op = get_operation(C)
-            bprops[C] = op.bprop(get_inputs(C), C, grad_table[C])
+            if hasattr(op, "joint_bprop"):  # one of several outputs of one op (a loop's results)
+                siblings = _siblings(C, G_pruned)
+                joint = op.joint_bprop(get_inputs(C), siblings, [grad_table.get(S) for S in siblings])
+                for S in siblings:  # the first one carries the joint gradient, once
+                    bprops[S] = joint if S is siblings[0] else [None] * len(joint)
+            else:
+                bprops[C] = op.bprop(get_inputs(C), C, grad_table[C])
         return bprops[C]
 
     _creation_role.append("grad")
@@ -138,6 +144,15 @@ def build_grad(target: Node, wrt: Sequence[Node], seed=None, *, disconnected: st
             g = cast(g, v.dtype)
         result[v] = g
     return result
+
+
+def _siblings(C: Node, G: Graph) -> list[Node]:
+    """The nodes of ``G`` computed by one op together with ``C``: same ``op.group()``, same
+    inputs. Their gradients are all known when the first of their inputs is visited."""
+    key = (C.op.group(), C.inputs)
+    src = next((i for i in C.inputs if i in G.consumers), None)
+    consumers = G.consumers[src] if src is not None else [C]
+    return [S for S in consumers if hasattr(S.op, "joint_bprop") and (S.op.group(), S.inputs) == key]
 
 
 def _checked(g: Node, V: Node, C: Node) -> Node:

@@ -22,4 +22,5 @@ from .contract import *  # noqa: F401,F403
 from .statistics import *  # noqa: F401,F403
 from .shaping import *  # noqa: F401,F403
 from .numerical import *  # noqa: F401,F403
+from .loops import *  # noqa: F401,F403
 from .nn import logsumexp  # noqa: E402,F811  (the core signature; scipy's form is symdiff.scipy.special.logsumexp)

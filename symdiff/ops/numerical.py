@@ -31,7 +31,7 @@ def quantile(a, q, axis=None, out=None, overwrite_input: bool = False, method: s
              keepdims: bool = False) -> Node:
     """``np.quantile`` with linear interpolation between order statistics (``q``: a number or a
     constant array in [0, 1]); gradients follow the entries that are selected. NumPy's other
-    ``method``\ s and ``weights`` are not supported."""
+    ``method`` values and ``weights`` are not supported."""
     _no_out("quantile", out)
     from .sorting import sort
     from .structure import expand_dims, index, reshape
