@@ -47,7 +47,7 @@ from .vmap import vmap
 
 _LAZY = {"optimize": (".optimize", None), "SparseHessian": (".sparsity", "SparseHessian"),
          "numpy": (".numpy", None), "nn": (".nn", None), "linalg": (".linalg", None),
-         "scipy": (".scipy", None)}
+         "scipy": (".scipy", None), "lax": (".lax", None)}
 
 
 def __getattr__(name: str):

@@ -129,6 +129,8 @@ def node_label(node: Node) -> str:
         return _leaf_label(node)
     op = node.op
     kind = type(op).__name__
+    if hasattr(op, "label"):  # ops that describe themselves (loops: which output, which body)
+        return op.label(node)
     if kind == "Index":
         return f"index[{_format_key(op.key)}]"
     if kind == "IndexGrad":
@@ -284,7 +286,54 @@ def dformat(nodes: Nodes, shapes: bool = False, *, max_depth: int = 40, ascii: b
                     depth + 1,
                     None,
                 ))
+    for title, body in _bodies(order):  # each loop body once, after the graph that uses it
+        lines.append("")
+        lines.append(title)
+        text = dformat(dict(_body_outputs(body)), shapes, max_depth=max_depth, ascii=ascii)
+        lines.extend("    " + line for line in text.split("\n"))
     return "\n".join(lines)
+
+
+def _bodies(order: list[Node]) -> list[tuple[str, object]]:
+    """The loop bodies used by the nodes of ``order`` (not those nested in them: their own
+    printout lists those), each once, with a title naming its placeholders."""
+    found: list = []
+    seen: set[int] = set()
+    for n in order:
+        for what, body in (n.op.subgraphs() if n.op is not None and hasattr(n.op, "subgraphs") else ()):
+            if id(body) not in seen:
+                seen.add(id(body))
+                found.append((what, body))
+    out = []
+    for what, body in found:
+        parts = [f"{label} {', '.join(v.name for v in vs)}" for label, vs in (
+            ("carry", body.carries), ("slices", body.slices), ("params", body.params),
+            ("index", [body.index] if body.index is not None else [])) if vs]
+        out.append((f"{what} {body_name(body)}({'; '.join(parts)}):", body))
+    return out
+
+
+def _body_outputs(body) -> list[tuple[str, Node]]:
+    nc = body.n_carry
+    names = [f"carry {j}" for j in range(nc)] + [f"y {j}" for j in range(len(body.outputs) - nc)]
+    if body.kind == "while":
+        names[-1] = "condition"
+    return list(zip(names, body.outputs))
+
+
+_body_names: "weakref.WeakKeyDictionary" = None  # type: ignore[assignment]
+
+
+def body_name(body) -> str:
+    """A stable short name for a loop body in printouts: ``L1``, ``L2``, ... in order of first print."""
+    global _body_names
+    if _body_names is None:
+        import weakref
+
+        _body_names = weakref.WeakKeyDictionary()
+    if body not in _body_names:
+        _body_names[body] = f"L{len(_body_names) + 1}"
+    return _body_names[body]
 
 
 def dprint(nodes: Nodes, shapes: bool = False, file: IO[str] | None = None, *, print: bool = True,
@@ -389,6 +438,8 @@ def _render(node: Node, args: list[Expr]) -> Expr:
         return _call(str(op.dtype), texts)
     if kind == "Clip":
         return _call("clip", texts + [format_number(op.lo), format_number(op.hi)])
+    if hasattr(op, "label"):
+        return _call(op.label(node), texts)
     params = _visible_params(op)
     return _call(op.name, texts, **{k: _format_param(v) for k, v in params.items()})
 
@@ -474,6 +525,11 @@ def pretty(nodes: Nodes, *, width: int = 72, shapes: bool = False, merge: bool =
     else:
         for k, (label, n) in enumerate(roots):
             lines.append(f"{label if label is not None else f'out{k}'} = {exprs[n][0]}")
+    for title, body in _bodies(order):  # each loop body once
+        lines.append("")
+        lines.append(title)
+        text = pretty(dict(_body_outputs(body)), width=width, shapes=shapes, merge=merge)
+        lines.extend("    " + line for line in text.split("\n"))
     return "\n".join(lines)
 
 

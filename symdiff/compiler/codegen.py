@@ -175,10 +175,14 @@ class Lowering:
         """A one-line, escaped description of a node for comments."""
         what = n.op.name if n.op is not None else "input"
         params = "" if n.op is None or not n.op.params else repr(n.op).split("{", 1)[1].rstrip("}")
+        if hasattr(n.op, "source_label"):
+            what, params = n.op.source_label(n), ""
         name = f" '{ascii(n.name)[1:-1]}'" if n.name else ""
         shape = ", ".join(self.dim(d) for d in n.shape)
-        shape = f"({shape},)" if n.ndim == 1 else f"({shape})"
-        text = f"{what}{name}{'(' + params + ')' if params else ''} shape={shape}"
+        shape = f" shape=({shape},)" if n.ndim == 1 else f" shape=({shape})"
+        if hasattr(n.op, "source_label"):  # loop outputs: no step count in the source
+            shape = ""
+        text = f"{what}{name}{'(' + params + ')' if params else ''}{shape}"
         return text.replace("\n", " ")
 
     # -- inlining -----------------------------------------------------------------------------

@@ -254,7 +254,23 @@ class ScanOutput(Op):
         return self(*inputs)
 
     def subgraphs(self) -> list[tuple[str, Body]]:
-        return [("scan body", self.loop.body)]
+        return [("scan body" if self.loop.body.kind == "step" else "scan body (gradient)", self.loop.body)]
+
+    def source_label(self, node) -> str:
+        """The comment in generated code: no step count and no body name, so the source (the
+        disk cache's key) is the same for every trip count and in every process."""
+        kind, j = self.loop.kind_of(self.k)
+        what = {"final": "carry", "ys": "ys", "history": "carry history"}[kind]
+        return f"scan[{what} {j}]{' reverse' if self.loop.reverse else ''}"
+
+    def label(self, node) -> str:
+        from ..printing import body_name
+
+        loop = self.loop
+        kind, j = loop.kind_of(self.k)
+        what = {"final": "carry", "ys": "ys", "history": "carry history"}[kind]
+        extra = ", reverse" if loop.reverse else ""
+        return f"scan[{what} {j}]{{T={loop.length}{extra}, body={body_name(loop.body)}}}"
 
 
 def scan_nodes(loop: Loop, inputs: list[Node], ks) -> list[Node]:
@@ -400,7 +416,7 @@ def lower_scan(ctx, node, args, out) -> list[str]:
     fn, dim_args = ctx.subfunction(body.inputs, body.outputs[:nc] + [body.ys[j] for j in ys_wanted])
     steps, carry_in, xs_in, par_in = args[0], *_split(args, loop)
     n = f"{out}_n"
-    lines = [f"{n} = {steps}[0]  # {loop.length} steps{', backwards' if loop.reverse else ''}"]
+    lines = [f"{n} = {steps}[0]  # the step count{' (the steps run backwards)' if loop.reverse else ''}"]
     carry = [f"{out}_c{j}" for j in range(nc)]
     for j, (c, a) in enumerate(zip(carry, carry_in)):
         lines.append(f"{c} = {_fixed(a, body.carries[j])}")
@@ -859,7 +875,15 @@ class WhileOutput(Op):
         return P.dense(node, pats, shapes, dims)
 
     def subgraphs(self) -> list[tuple[str, Body]]:
-        return [("while body (last output: the condition)", self.loop.body)]
+        return [("while body", self.loop.body)]
+
+    def source_label(self, node) -> str:
+        return f"while_loop[carry {self.k}]"
+
+    def label(self, node) -> str:
+        from ..printing import body_name
+
+        return f"while_loop[carry {self.k}]{{body={body_name(self.loop.body)}}}"
 
 
 __all__ = ["scan", "fori_loop", "while_loop", "LoopError"]
