@@ -338,7 +338,8 @@ def test_printing_shows_each_body_once():
     assert text.count("scan body L") == 1 and text.count("scan body (gradient) L") == 1
     assert "T=100" in text and "carry history" in text
     pretty = sd.pretty([f, g])
-    assert pretty.count("tanh(c0 * p0)") == 2  # in the forward body, and recomputed in the reverse body
+    assert pretty.count("tanh(c0 * p0)") == 1  # the reverse body reads the stored step results (cn0)
+    assert "1 - cn0 * cn0" in pretty
 
 
 def test_step_functions_that_do_not_fit_are_refused():

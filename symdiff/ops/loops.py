@@ -11,7 +11,9 @@ The loop's results are separate nodes, one per output, all computed together by 
 
 * ``final k``   - the carry after the last step;
 * ``ys j``      - the per-step outputs, stacked: shape ``(T, *y.shape)``;
-* ``history k`` - the carry *before* each step, stacked: what the gradient reads.
+* ``history k`` - the carry *before* each step, stacked: what the gradient reads;
+* ``after k``   - the carry *after* each step, stacked: read by gradients that need a step's
+  result rather than its input (``tanh``'s derivative is ``1 - tanh^2``).
 
 Gradient (``bprop``): a scan differentiates into another scan node, in the same graph, running
 the other way in time. Its carry is the cotangent of the carry plus one accumulator per param;
@@ -180,12 +182,18 @@ class Loop:
         return len(self.body.ys)
 
     def kind_of(self, k: int) -> tuple[str, int]:
-        """Output ``k`` as ('final', j), ('ys', j) or ('history', j)."""
+        """Output ``k`` as ('final', j), ('ys', j), ('history', j) or ('after', j)."""
         if k < self.n_carry:
             return "final", k
         if k < self.n_carry + self.n_y:
             return "ys", k - self.n_carry
-        return "history", k - self.n_carry - self.n_y
+        if k < 2 * self.n_carry + self.n_y:
+            return "history", k - self.n_carry - self.n_y
+        return "after", k - 2 * self.n_carry - self.n_y
+
+    def index_of(self, kind: str, j: int) -> int:
+        return {"final": 0, "ys": self.n_carry, "history": self.n_carry + self.n_y,
+                "after": 2 * self.n_carry + self.n_y}[kind] + j
 
     def __repr__(self) -> str:
         return f"loop(T={self.length}{', reverse' if self.reverse else ''})"
@@ -221,7 +229,7 @@ class ScanOutput(Op):
         if kind == "ys":
             y = loop.body.ys[j]
             return (loop.length, *y.shape), y.dtype
-        c = loop.body.carries[j]
+        c = loop.body.carries[j]  # the carry history, before or after each step
         return (loop.length, *c.shape), c.dtype
 
     def perform(self, values, node, dims):
@@ -260,7 +268,7 @@ class ScanOutput(Op):
         """The comment in generated code: no step count and no body name, so the source (the
         disk cache's key) is the same for every trip count and in every process."""
         kind, j = self.loop.kind_of(self.k)
-        what = {"final": "carry", "ys": "ys", "history": "carry history"}[kind]
+        what = {"final": "carry", "ys": "ys", "history": "carry history", "after": "carry after"}[kind]
         return f"scan[{what} {j}]{' reverse' if self.loop.reverse else ''}"
 
     def label(self, node) -> str:
@@ -268,7 +276,7 @@ class ScanOutput(Op):
 
         loop = self.loop
         kind, j = loop.kind_of(self.k)
-        what = {"final": "carry", "ys": "ys", "history": "carry history"}[kind]
+        what = {"final": "carry", "ys": "ys", "history": "carry history", "after": "carry after"}[kind]
         extra = ", reverse" if loop.reverse else ""
         return f"scan[{what} {j}]{{T={loop.length}{extra}, body={body_name(loop.body)}}}"
 
@@ -297,8 +305,10 @@ def run_loop(loop: Loop, values: list, ks: list[int], dims: dict) -> list[np.nda
     want = [loop.kind_of(k) for k in ks]
     ys_wanted = sorted({j for kind, j in want if kind == "ys"})
     hist_wanted = sorted({j for kind, j in want if kind == "history"})
+    after_wanted = sorted({j for kind, j in want if kind == "after"})
     ys = {j: np.empty((T, *np.shape(_probe_shape(body.ys[j], dims))), body.ys[j].dtype) for j in ys_wanted}
     hist = {j: np.empty((T, *np.shape(carry[j])), body.carries[j].dtype) for j in hist_wanted}
+    after = {j: np.empty((T, *np.shape(carry[j])), body.carries[j].dtype) for j in after_wanted}
     schedule = body.schedule()
     bind = dict(zip(body.params, params))
     steps = range(T - 1, -1, -1) if loop.reverse else range(T)
@@ -313,10 +323,10 @@ def run_loop(loop: Loop, values: list, ks: list[int], dims: dict) -> list[np.nda
         carry = [np.asarray(o, dtype=c.dtype) for o, c in zip(outs[:loop.n_carry], body.carries)]
         for j in ys_wanted:
             ys[j][t] = outs[loop.n_carry + j]
-    result = []
-    for kind, j in want:
-        result.append(carry[j] if kind == "final" else ys[j] if kind == "ys" else hist[j])
-    return result
+        for j in after_wanted:
+            after[j][t] = carry[j]
+    stored = {"final": carry, "ys": ys, "history": hist, "after": after}
+    return [stored[kind][j] for kind, j in want]
 
 
 def _probe_shape(node: Node, dims: dict):
@@ -354,16 +364,20 @@ def scan_vjp(loop: Loop, inputs: list[Node], seeds: dict[int, Node]) -> list[Nod
     dp = [m for m in range(len(body.params)) if _differentiable(body.params[m])]
     seeds_y = {j: seeds[nc + j] for j in range(ny) if nc + j in seeds}
     seeds_h = {j: seeds[nc + ny + j] for j in range(nc) if nc + ny + j in seeds and j in dc}
+    seeds_a = {j: seeds[loop.index_of("after", j)] for j in dc if loop.index_of("after", j) in seeds}
     seeds_c = {j: seeds[j] for j in range(nc) if j in seeds and j in dc}
-    if not (seeds_y or seeds_h or seeds_c) or not (dc or dx or dp):
+    if not (seeds_y or seeds_h or seeds_c or seeds_a) or not (dc or dx or dp):
         return [None] * len(inputs)
     # the reverse body's placeholders
     g_carry = [_placeholder("gc", j, body.carries[j].shape, body.carries[j].dtype) for j in dc]
     g_param = [_placeholder("gp", m, body.params[m].shape, body.params[m].dtype) for m in dp]
     g_y = {j: _placeholder("gy", j, body.ys[j].shape, body.ys[j].dtype) for j in seeds_y}
     g_h = {j: _placeholder("gh", j, body.carries[j].shape, body.carries[j].dtype) for j in seeds_h}
+    g_a = {j: _placeholder("ga", j, body.carries[j].shape, body.carries[j].dtype) for j in seeds_a}
     # one step's vector-Jacobian product, at the stored carry (the forward body's own placeholders)
-    terms = [_vdot(body.outputs[j], g) for j, g in zip(dc, g_carry)]
+    # the step's new carry gets the cotangent of the next step's carry and, where the stored
+    # 'after' history is itself differentiated (a gradient of a gradient), that history's
+    terms = [_vdot(body.outputs[j], g + g_a[j] if j in g_a else g) for j, g in zip(dc, g_carry)]
     terms += [_vdot(body.ys[j], g) for j, g in g_y.items() if _differentiable(body.ys[j])]
     target = terms[0]
     for t in terms[1:]:
@@ -376,15 +390,34 @@ def scan_vjp(loop: Loop, inputs: list[Node], seeds: dict[int, Node]) -> list[Nod
         new_carry.append(g + g_h[j] if j in g_h else g)
     new_carry += [gp + table[body.params[m]] for gp, m in zip(g_param, dp)]
     new_ys = [table[body.slices[i]] for i in dx]
-    slices = list(body.carries) + list(body.slices) + list(g_y.values()) + list(g_h.values())
+    # a derivative written with the step's result (tanh' = 1 - tanh^2) reads the stored result
+    # instead of recomputing it: the step's new carries become slices of the 'after' history
+    results = {j: body.outputs[j] for j in range(nc) if body.outputs[j].op is not None}
+    nexts = {j: _placeholder("cn", j, body.carries[j].shape, body.carries[j].dtype) for j in results}
+    if nexts:
+        from ..rewrite import clone
+
+        exprs = clone(new_carry + new_ys, {results[j]: nexts[j] for j in nexts})
+        used = set(toposort(exprs))
+        if any(nexts[j] in used for j in nexts):
+            new_carry, new_ys = exprs[:len(new_carry)], exprs[len(new_carry):]
+        else:
+            used = set(toposort(new_carry + new_ys))
+    else:
+        used = set(toposort(new_carry + new_ys))
+    before = [j for j in range(nc) if body.carries[j] in used]
+    after = [j for j in nexts if nexts[j] in used]
+    slices = ([body.carries[j] for j in before] + [nexts[j] for j in after] + list(body.slices)
+              + list(g_y.values()) + list(g_h.values()) + list(g_a.values()))
     carries = g_carry + g_param
     rbody = close_body(carries, slices, body.index, new_carry + new_ys, len(carries), "gradient",
                        body.params, params)
     rloop = Loop(rbody, loop.length, not loop.reverse, loop.start)
-    history = scan_nodes(loop, inputs, [nc + ny + j for j in range(nc)])
+    history = scan_nodes(loop, inputs, [loop.index_of("history", j) for j in before]
+                         + [loop.index_of("after", j) for j in after])
     r_init = [seeds_c[j] if j in seeds_c else zeros(body.carries[j].shape, body.carries[j].dtype) for j in dc]
     r_init += [zeros(body.params[m].shape, body.params[m].dtype) for m in dp]
-    r_xs = history + xs + list(seeds_y.values()) + list(seeds_h.values())
+    r_xs = history + xs + list(seeds_y.values()) + list(seeds_h.values()) + list(seeds_a.values())
     r_params = rbody.param_values
     r_inputs = [steps] + r_init + r_xs + r_params
     n_out = len(carries) + len(dx)
@@ -413,6 +446,7 @@ def lower_scan(ctx, node, args, out) -> list[str]:
     kinds = [loop.kind_of(s.op.k) for s in sibs]
     ys_wanted = sorted({j for kind, j in kinds if kind == "ys"})
     hist_wanted = sorted({j for kind, j in kinds if kind == "history"})
+    after_wanted = sorted({j for kind, j in kinds if kind == "after"})
     fn, dim_args = ctx.subfunction(body.inputs, body.outputs[:nc] + [body.ys[j] for j in ys_wanted])
     steps, carry_in, xs_in, par_in = args[0], *_split(args, loop)
     n = f"{out}_n"
@@ -433,10 +467,11 @@ def lower_scan(ctx, node, args, out) -> list[str]:
             pars.append(a)
     ys = {j: f"{out}_y{j}" for j in ys_wanted}
     hist = {j: f"{out}_h{j}" for j in hist_wanted}
+    after = {j: f"{out}_a{j}" for j in after_wanted}
     for j, name in ys.items():
         y = body.ys[j]
         lines.append(f"{name} = _empty({_stacked_shape(ctx, n, y.shape)}, np.{y.dtype.name})")
-    for j, name in hist.items():
+    for j, name in list(hist.items()) + list(after.items()):
         c = body.carries[j]
         lines.append(f"{name} = _empty({_stacked_shape(ctx, n, c.shape)}, np.{c.dtype.name})")
     rng = f"range({n} - 1, -1, -1)" if loop.reverse else f"range({n})"
@@ -452,10 +487,11 @@ def lower_scan(ctx, node, args, out) -> list[str]:
         step.append(f"{c} = {_fixed(results[j], body.carries[j])}")
     for pos, j in enumerate(ys_wanted):
         step.append(f"{ys[j]}[{out}_t] = {results[nc + pos]}")
+    step += [f"{name}[{out}_t] = {carry[j]}" for j, name in after.items()]
     lines += ["    " + s for s in step]
+    stored = {"final": dict(enumerate(carry)), "ys": ys, "history": hist, "after": after}
     for s, (kind, j) in zip(sibs, kinds):
-        value = carry[j] if kind == "final" else ys[j] if kind == "ys" else hist[j]
-        lines.append(f"{ctx.names[s]} = {value}")
+        lines.append(f"{ctx.names[s]} = {stored[kind][j]}")
     return lines
 
 
@@ -557,6 +593,8 @@ def scan_pattern(node, pats, shapes, dims):
         carry = outs[:nc]
         if kind == "ys":
             stacked.append((t, outs[nc + j]))
+        if kind == "after":
+            stacked.append((t, carry[j]))
     if kind == "final":
         return carry[j]
     blocks = [p for _, p in sorted(stacked, key=lambda e: e[0])]
