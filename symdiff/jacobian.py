@@ -291,13 +291,15 @@ def jacobian(y: Node, x=None, *, argnums=None, disconnected: str = "zeros", max_
 
 
 def hessian(f: Node, x=None, *, argnums=None, sparse: bool = False, disconnected: str = "zeros", max_bytes: int | None = None,
-            compress: bool | None = None):
+            compress: bool | None = None, colouring: str = "auto"):
     """The Hessian of a scalar ``f``: a node of shape ``x.shape + x.shape``.
 
     For a list of variables, a nested list ``H[i][j]`` of blocks ``d^2 f / dx_i dx_j``.
     With ``sparse=True`` (one variable), a ``SparseHessian``: its ``pattern`` is derived from the
     graph, and calling it with values returns a ``scipy.sparse.csr_matrix`` computed with one
-    batched Hessian-vector product per colour of the pattern. ``compress`` is as in ``jacobian``:
+    batched Hessian-vector product per colour of the pattern; ``colouring`` picks the colouring
+    (``"auto"``: the fewest colours of distance-2 and star; ``"distance2"``, ``"star"``,
+    ``"acyclic"``: values by substitution). ``compress`` is as in ``jacobian``:
     a dense Hessian with a sparse pattern (e.g. banded) is computed from one product per colour
     and expanded, so its cost follows the non-zeros plus the zero fill.
     """
@@ -312,7 +314,7 @@ def hessian(f: Node, x=None, *, argnums=None, sparse: bool = False, disconnected
             raise GradError("hessian(..., sparse=True) takes one variable; concatenate them first")
         from .sparsity import SparseHessian
 
-        return SparseHessian(f, xs[0])
+        return SparseHessian(f, xs[0], colouring=colouring)
     limit = _limit(max_bytes)
     for xi in xs:
         for xj in xs:

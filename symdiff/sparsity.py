@@ -8,12 +8,18 @@
    may depend on x_j". Each op declares its rule as the method ``op.pattern`` (shared helpers in
    ``symdiff.patterns``). The Hessian's pattern
    is that of ``g`` (made symmetric).
-2. **Colouring.** Rows are greedily coloured (Curtis-Powell-Reid, distance-2 in the adjacency
-   graph) so that no two rows of one colour share a non-zero column.
+2. **Colouring.** ``hessian_colouring`` keeps the colouring with the fewest colours among the
+   greedy distance-2 colouring (Curtis-Powell-Reid: no two rows of one colour share a non-zero
+   column) and star colourings (``symdiff.colouring``: an arrowhead needs 2 colours, not ``n``);
+   ``colouring="acyclic"`` asks for an acyclic colouring (fewer colours, values by substitution).
 3. **Compressed Hessian.** One graph computes ``S^T H`` for the 0/1 seed matrix ``S`` of the
    colouring: the Hessian-vector product graph batched (``vmap``) over the colours, so its cost
    grows with the number of colours, not with ``n``.
-4. **Scatter.** ``H[i, j] = (S^T H)[colour(i), j]`` for every non-zero ``(i, j)``.
+4. **Read-back.** ``H[i, j] = (S^T H)[colour(i), j]`` (distance-2), or that or
+   ``(S^T H)[colour(j), i]`` (star: whichever holds ``H[i, j]`` alone), inside the same kernel.
+
+``sd.jacobian(r, x, sparse=True)`` gives a ``SparseJacobian`` built the same way, colouring the
+rows (``k`` VJPs) or the columns (``k`` JVPs) of ``dr/dx``, whichever needs fewer colours.
 
 Calling the object with values (``H(values)``) gives a ``scipy.sparse.csr_matrix``;
 ``H.data(values)`` gives just the non-zeros, aligned with ``H.pattern``.
@@ -209,6 +215,33 @@ def colour_rows(pattern: sp.spmatrix) -> tuple[np.ndarray, int]:
     return np.asarray(colour), int(ncol)
 
 
+def hessian_colouring(P: sp.spmatrix, itemsize: int = 8, max_bytes: int | None = None,
+                      method: str = "auto", what: str = "sparse Hessian"):
+    """The colouring of the symmetric pattern ``P`` (a ``colouring.SymmetricColouring``) with the
+    fewest colours among greedy distance-2 and star colourings (``method="auto"``; or one method,
+    see ``colouring.symmetric_colouring``), with ``guarded_colouring``'s guards: a pattern too
+    dense or too costly to colour gets ``guarded_colouring``'s answer (a refusal, or one colour
+    per row), and a compressed product (colours x n) over the memory limit is refused."""
+    from .colouring import SymmetricColouring, symmetric_colouring, symmetric_take
+    from .jacobian import MemoryLimitError, get_memory_limit
+
+    P = sp.csr_matrix(P)
+    n = P.shape[0]
+    _, _, work = colouring_bounds(P)
+    if work > COLOURING_WORK or P.nnz > DENSE_FRACTION * n * n:
+        colours, k = guarded_colouring(P, itemsize, max_bytes, what)
+        return SymmetricColouring(colours, k, "distance2", symmetric_take(P, colours), None, {"guarded": k})
+    chosen = symmetric_colouring(P, method)
+    limit = get_memory_limit() if max_bytes is None else int(max_bytes)
+    if chosen.k * n * itemsize > limit:
+        raise MemoryLimitError(
+            f"{what}: the best colouring of its {n} x {n} pattern ({chosen.method}) needs {chosen.k} Hessian-vector "
+            f"products and the compressed product ({chosen.k} x {n}) would take {chosen.k * n * itemsize / 2**30:.3g} GiB, "
+            f"over the memory limit of {limit / 2**30:.3g} GiB. Use sd.hvp for products with the Hessian (no matrix "
+            "formed), or raise the limit with sd.set_memory_limit(nbytes)")
+    return chosen
+
+
 class Compression:
     """How to get a Jacobian with pattern ``P`` (rows: outputs, columns: inputs) from ``k`` VJPs.
 
@@ -245,8 +278,10 @@ PATTERN_NNZ = 10_000_000
 class _Plan:
     """Everything that depends on the concrete shapes: pattern, colours, compressed graph."""
 
-    def __init__(self, x: Node, g: Node, dims: dict):
+    def __init__(self, x: Node, g: Node, dims: dict, colouring: str = "auto"):
         from .grad import grad
+        from .ops import structure as S
+        from .ops.indexing import take
         from .jacobian import _seed
         from .rewrite import simplify
         from .vmap import vmap
@@ -258,11 +293,17 @@ class _Plan:
             raise DensePatternError(
                 f"hessian(..., sparse=True) of {x.name!r}: {exc}. A sparse Hessian saves nothing here: use "
                 "sd.hessian(f, x) (dense) or sd.hvp (products, no matrix)") from None
-        comp = Compression(_binary(P + P.T), x.dtype)
-        self.pattern, self.colours, self.n_colours = comp.pattern, comp.colours, comp.k
+        full = sp.csr_matrix(_binary(P + P.T))
+        full.sum_duplicates()
+        full.sort_indices()
+        col = hessian_colouring(full, x.dtype.itemsize, method=colouring)
+        self.pattern, self.colours, self.n_colours = full.astype(bool), col.colours, col.k
+        self.colouring, self.candidates, self.substitution = col.method, col.candidates, col.substitution
         nx = self.pattern.shape[0]
         self.k = k = max(self.n_colours, 1)
-        seeds = comp.seeds.reshape((k, *concrete_shape(x.shape, dims)))
+        seeds = np.zeros((k, nx), dtype=x.dtype)
+        seeds[self.colours, np.arange(nx)] = 1.0
+        seeds = seeds.reshape((k, *concrete_shape(x.shape, dims)))
         v = _seed(x, "v")
         if all(isinstance(d, int) for d in x.shape):
             self.seed_var, self.seeds, batch = None, None, Constant(seeds)
@@ -270,10 +311,21 @@ class _Plan:
             self.seed_var, self.seeds = Variable("_seeds", (k, *x.shape), x.dtype), seeds
             batch = self.seed_var
         self.compressed = simplify(vmap(grad(g, x, seed=v), v, batch))
-        # the non-zeros, picked out of S^T H inside the same graph (and the same kernel)
-        self.nonzeros = X.gather(self.compressed, comp.take)
+        # the non-zeros, picked out of S^T H inside the same graph (and the same kernel); a star
+        # colouring reads some entries twice (H[i, j] and H[j, i]), which gather does not allow;
+        # an acyclic colouring returns S^T H itself, solved by substitution after the call
+        if col.substitution is not None:
+            self.take = None
+            self.nonzeros = S.reshape(self.compressed, (-1,))
+        else:
+            self.take = col.take
+            distinct, inverse = np.unique(col.take, return_inverse=True)
+            if distinct.shape[0] == col.take.shape[0]:
+                self.nonzeros = X.gather(self.compressed, col.take)
+            else:
+                self.nonzeros = take(X.gather(self.compressed, distinct), inverse.astype(np.int64))
         self.variables = [n for n in toposort([self.nonzeros]) if isinstance(n, Variable)]
-        self.indptr, self.indices, self.take = comp.indptr, comp.indices, comp.take
+        self.indptr, self.indices = full.indptr, full.indices
         self.shape = (nx, nx)
         self.fn = None
 
@@ -289,6 +341,9 @@ class _Plan:
                 from .compiler import function
 
                 self.fn = function(self.variables, self.nonzeros)
+            if self.substitution is not None:
+                compressed, solve = self.fn, self.substitution.solve
+                self.fn = lambda *arrays: solve(compressed(*arrays))
         return self.fn
 
     def data(self, values: dict, compiled: bool | None) -> np.ndarray:
@@ -302,20 +357,25 @@ class SparseHessian:
 
     Attributes (available once the shapes are known: at once for static shapes, else after the
     first call): ``pattern`` (boolean CSR, rows/columns are entries of ``x`` in C order),
-    ``colours`` and ``n_colours`` (the row colouring), ``compressed`` (the graph node computing
-    ``S^T H``: one batched Hessian-vector product per colour).
+    ``colours`` and ``n_colours`` (the colouring), ``colouring`` (its kind: ``"distance2"``,
+    ``"star"`` or ``"acyclic"``), ``compressed`` (the graph node computing ``S^T H``: one batched
+    Hessian-vector product per colour).
 
     ``H(values)`` (or ``H.evaluate(values)``), with ``values`` mapping variables (or names) to
     arrays as in ``sd.evaluate``, returns a ``scipy.sparse.csr_matrix`` of shape
     ``(x.size, x.size)``. Only the non-zeros are computed.
     """
 
-    def __init__(self, f: Node, x: Node, *, compiled: bool | None = None):
+    def __init__(self, f: Node, x: Node, *, compiled: bool | None = None, colouring: str = "auto"):
+        from .colouring import SYMMETRIC_METHODS
         from .grad import grad
 
         if f.shape != ():
             raise GradError(f"hessian: f must be a scalar, got shape {format_shape(f.shape)}")
-        self.f, self.x, self.compiled = f, x, compiled
+        if colouring not in SYMMETRIC_METHODS:
+            raise PatternError(f"hessian(..., sparse=True): colouring must be one of {', '.join(SYMMETRIC_METHODS)}, "
+                               f"got {colouring!r}")
+        self.f, self.x, self.compiled, self.colouring_method = f, x, compiled, colouring
         self._variables = None
         self.gradient = grad(f, x)
         self._plans: dict[tuple, _Plan] = {}
@@ -329,7 +389,7 @@ class SparseHessian:
         key = tuple(sorted(dims.items()))
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = _Plan(self.x, self.gradient, dims)
+            plan = self._plans[key] = _Plan(self.x, self.gradient, dims, self.colouring_method)
         return plan
 
     def _only_plan(self) -> _Plan:
@@ -350,6 +410,11 @@ class SparseHessian:
     @property
     def n_colours(self) -> int:
         return self._only_plan().n_colours
+
+    @property
+    def colouring(self) -> str:
+        """The colouring used: ``"distance2"``, ``"star"`` or ``"acyclic"``."""
+        return self._only_plan().colouring
 
     @property
     def compressed(self) -> Node:
@@ -395,5 +460,6 @@ class SparseHessian:
     def __repr__(self) -> str:
         if self._plans:
             p = self._only_plan()
-            return f"<SparseHessian of {self.x.name} {p.shape[0]}x{p.shape[1]}, {p.pattern.nnz} non-zeros, {p.n_colours} colours>"
+            return (f"<SparseHessian of {self.x.name} {p.shape[0]}x{p.shape[1]}, {p.pattern.nnz} non-zeros, "
+                    f"{p.n_colours} colours ({p.colouring})>")
         return f"<SparseHessian of {self.x.name} (pattern derived at the first call)>"
