@@ -331,7 +331,9 @@ class _Plan:
 
     def compile(self, compiled: bool | None) -> Callable:
         """``fn(*arrays)`` (one per ``self.variables``) returning the non-zeros: a compiled
-        ``sd.function`` (which checks its arguments), or the NumPy evaluator if ``compiled=False``."""
+        ``sd.function`` (which checks its arguments; ``compiled`` may name its ``mode``, e.g.
+        ``"numba"`` for a graph over the automatic jit budget), or the NumPy evaluator if
+        ``compiled=False``."""
         if self.fn is None:
             if compiled is False:
                 from .evaluate import evaluate
@@ -340,7 +342,8 @@ class _Plan:
             else:
                 from .compiler import function
 
-                self.fn = function(self.variables, self.nonzeros)
+                mode = compiled if isinstance(compiled, str) else "auto"
+                self.fn = function(self.variables, self.nonzeros, mode=mode)
             if self.substitution is not None:
                 compressed, solve = self.fn, self.substitution.solve
                 self.fn = lambda *arrays: solve(compressed(*arrays))
@@ -463,3 +466,153 @@ class SparseHessian:
             return (f"<SparseHessian of {self.x.name} {p.shape[0]}x{p.shape[1]}, {p.pattern.nnz} non-zeros, "
                     f"{p.n_colours} colours ({p.colouring})>")
         return f"<SparseHessian of {self.x.name} (pattern derived at the first call)>"
+
+
+# ---------------------------------------------------------------------------------------------
+# The sparse Jacobian object
+# ---------------------------------------------------------------------------------------------
+class _JacobianPlan(_Plan):
+    """A ``_Plan`` for ``dy/dx``: the pattern, a row or column colouring and the compressed graph
+    (``k`` batched VJPs for rows, ``k`` batched JVPs for columns); compiling and evaluating are
+    ``_Plan``'s."""
+
+    def __init__(self, y: Node, x: Node, dims: dict, mode: str = "auto"):
+        from .colouring import jacobian_colouring
+        from .grad import grad
+        from .jacobian import MemoryLimitError, _seed, get_memory_limit, jvp
+        from .rewrite import simplify
+        from .vmap import vmap
+
+        ny = _size(concrete_shape(y.shape, dims))
+        nx = _size(concrete_shape(x.shape, dims))
+        try:
+            (P,) = dependency_patterns([y], x, dims, max_nnz=max(PATTERN_NNZ, nx * ny // 2))
+        except DensePatternError as exc:
+            raise DensePatternError(
+                f"jacobian(..., sparse=True) of {x.name!r}: {exc}. A sparse Jacobian saves nothing here: use "
+                "sd.jacobian(y, x) (dense), sd.vjp or sd.jvp") from None
+        P = sp.csr_matrix(_binary(P))
+        P.sum_duplicates()
+        P.sort_indices()
+        col = jacobian_colouring(P, mode, work_limit=COLOURING_WORK)
+        self.pattern, self.colours, self.n_colours, self.side = P.astype(bool), col.colours, col.k, col.side
+        self.candidates, self.substitution, self.colouring = col.candidates, None, col.side
+        self.k = k = max(col.k, 1)
+        seeded, other = (y, x) if col.side == "rows" else (x, y)
+        width = ny if col.side == "rows" else nx
+        limit = get_memory_limit()
+        if k * (nx + ny) * x.dtype.itemsize > limit:
+            raise MemoryLimitError(
+                f"jacobian(..., sparse=True): its {ny} x {nx} pattern needs {k} colours ({col.side}), and the "
+                f"compressed product ({k} x {nx if col.side == 'rows' else ny}) would take over the memory limit of "
+                f"{limit / 2**30:.3g} GiB. Use sd.vjp / sd.jvp, or raise the limit with sd.set_memory_limit(nbytes)")
+        seeds = np.zeros((k, width), dtype=x.dtype if x.dtype.kind == "f" else np.float64)
+        seeds[self.colours, np.arange(width)] = 1.0
+        seeds = seeds.reshape((k, *concrete_shape(seeded.shape, dims)))
+        u = _seed(seeded, "u")
+        if all(isinstance(d, int) for d in seeded.shape):
+            self.seed_var, self.seeds, batch = None, None, Constant(seeds)
+        else:  # named dims: the seed matrix is fed as an input
+            self.seed_var, self.seeds = Variable("_seeds", (k, *seeded.shape), u.dtype), seeds
+            batch = self.seed_var
+        product = grad(y, x, seed=u) if col.side == "rows" else jvp(y, x, u)
+        self.compressed = simplify(vmap(product, u, batch))
+        self.take = col.take
+        self.nonzeros = X.gather(self.compressed, col.take)
+        self.variables = [n for n in toposort([self.nonzeros]) if isinstance(n, Variable)]
+        self.indptr, self.indices = P.indptr, P.indices
+        self.shape = (ny, nx)
+        self.fn = None
+
+
+class SparseJacobian:
+    """The Jacobian ``dy/dx`` as a sparse matrix, from ``jacobian(y, x, sparse=True)``.
+
+    Rows are the entries of ``y``, columns those of ``x`` (both in C order). Attributes (at once
+    for static shapes, else after the first call): ``pattern`` (boolean CSR), ``side``
+    (``"rows"``: ``k`` vector-Jacobian products give ``S^T J``; ``"columns"``: ``k``
+    Jacobian-vector products give ``J S``: whichever needs fewer colours), ``colours`` and
+    ``n_colours``, ``compressed`` (the graph node of the ``k`` batched products). ``compiled``:
+    ``None`` compiles with ``sd.function`` (its automatic mode), a mode name (``"numba"``) forces
+    one, ``False`` evaluates with NumPy.
+
+    ``J(values)`` returns a ``scipy.sparse.csr_matrix``; ``J.data(values)`` the non-zeros aligned
+    with ``pattern`` (one compiled call: products and read-back in one kernel).
+    """
+
+    def __init__(self, y: Node, x: Node, *, compiled: bool | str | None = None, colouring: str = "auto"):
+        if not isinstance(y, Node):
+            raise GradError(f"jacobian(..., sparse=True): y must be a symdiff node, got {type(y).__name__}")
+        if not isinstance(x, Node):
+            raise GradError(f"jacobian(..., sparse=True): x must be a symdiff node, got {type(x).__name__}")
+        if x.dtype.kind != "f":
+            raise GradError(f"jacobian(..., sparse=True): x must be a float tensor, got {x.dtype}")
+        if colouring not in ("auto", "rows", "columns"):
+            raise PatternError(f"jacobian(..., sparse=True): colouring must be 'auto', 'rows' or 'columns', got "
+                               f"{colouring!r}")
+        self.y, self.x, self.compiled, self.colouring_method = y, x, compiled, colouring
+        self._variables = None
+        self._plans: dict[tuple, _JacobianPlan] = {}
+        self._static = all(isinstance(d, int) for d in x.shape) and all(
+            all(isinstance(d, int) for d in n.shape) for n in toposort([y]))
+        if self._static:
+            self._plan({})
+
+    def _plan(self, dims: dict) -> _JacobianPlan:
+        key = tuple(sorted(dims.items()))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = _JacobianPlan(self.y, self.x, dims, self.colouring_method)
+        return plan
+
+    def _only_plan(self) -> _JacobianPlan:
+        if not self._plans:
+            raise PatternError(
+                "the graph has named dims: call the SparseJacobian with values first, so the pattern can be derived")
+        return next(iter(self._plans.values()))
+
+    pattern = property(lambda self: self._only_plan().pattern, doc="The boolean CSR pattern (m x n).")
+    colours = property(lambda self: self._only_plan().colours, doc="The colour of each row or column.")
+    n_colours = property(lambda self: self._only_plan().n_colours, doc="The number of products.")
+    side = property(lambda self: self._only_plan().side, doc="'rows' (VJPs) or 'columns' (JVPs).")
+    compressed = property(lambda self: self._only_plan().compressed, doc="The compressed product's node.")
+    shape = property(lambda self: self._only_plan().shape, doc="(y.size, x.size)")
+    nnz = property(lambda self: self.pattern.nnz, doc="The number of structural non-zeros.")
+
+    def _bind(self, values: Mapping) -> tuple[_JacobianPlan, dict]:
+        if self._variables is None:
+            self._variables = [n for n in toposort([self.y]) if isinstance(n, Variable)]
+            if self.x not in self._variables:
+                self._variables.append(self.x)
+        bound, dims = bind_inputs(self._variables, values)
+        return self._plan({} if self._static else dims), bound
+
+    def _data(self, values: Mapping) -> tuple[_JacobianPlan, np.ndarray]:
+        if self._static and self.compiled is not False:
+            plan = self._only_plan()
+            try:
+                args = [values[v] if v in values else values[v.name] for v in plan.variables]
+            except KeyError:
+                pass  # let bind_inputs name what is missing
+            else:
+                return plan, plan.compile(self.compiled)(*args)
+        plan, bound = self._bind(values)
+        return plan, plan.data(bound, self.compiled)
+
+    def data(self, values: Mapping) -> np.ndarray:
+        """The non-zeros at ``values``, aligned with ``pattern.indices`` / ``pattern.indptr``."""
+        return self._data(values)[1]
+
+    def __call__(self, values: Mapping) -> sp.csr_matrix:
+        """The Jacobian at ``values`` (a mapping from variables or names to arrays) as CSR."""
+        plan, data = self._data(values)
+        return sp.csr_matrix((data, plan.indices, plan.indptr), shape=plan.shape)
+
+    evaluate = __call__
+
+    def __repr__(self) -> str:
+        if self._plans:
+            p = self._only_plan()
+            return (f"<SparseJacobian of {self.y.op.name if self.y.op else self.y.name} wrt {self.x.name} "
+                    f"{p.shape[0]}x{p.shape[1]}, {p.pattern.nnz} non-zeros, {p.n_colours} colours ({p.side})>")
+        return f"<SparseJacobian wrt {self.x.name} (pattern derived at the first call)>"
