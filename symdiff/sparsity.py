@@ -588,8 +588,8 @@ class SparseJacobian:
         return self._plan({} if self._static else dims), bound
 
     def _data(self, values: Mapping) -> tuple[_JacobianPlan, np.ndarray]:
-        if self._static and self.compiled is not False:
-            plan = self._only_plan()
+        plan = self._only_plan() if self._static else None
+        if plan is not None and self.compiled is not False and self.x in plan.variables:
             try:
                 args = [values[v] if v in values else values[v.name] for v in plan.variables]
             except KeyError:
