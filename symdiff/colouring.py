@@ -582,7 +582,9 @@ class JacobianColouring:
 
 def jacobian_colouring(P, mode: str = "auto", work_limit: float | None = None) -> JacobianColouring:
     """Colour the rows (``mode="rows"``), the columns (``"columns"``) or, with ``"auto"``, both
-    (natural and largest-first orders), keeping the fewest colours (ties to rows). A side whose
+    (natural and largest-first orders), keeping the fewest colours (ties to columns: symdiff's
+    batched JVPs avoid the scatter-adds of batched VJPs, 4x faster on a chained constraint
+    Jacobian in benchmarks/sparse.py). A side whose
     greedy colouring would cost more than ``work_limit`` (the sum of squared degrees) gets one
     colour per row or column instead."""
     if mode not in ("auto", "rows", "columns"):
@@ -591,7 +593,7 @@ def jacobian_colouring(P, mode: str = "auto", work_limit: float | None = None) -
     m, n = R.shape
     C = _csr(R.T)
     found, best = {}, None
-    for side, Q in (("rows", R), ("columns", C)):
+    for side, Q in (("columns", C), ("rows", R)):
         if mode not in ("auto", side):
             continue
         degrees = np.diff(sp.csc_matrix(Q).indptr).astype(np.float64)

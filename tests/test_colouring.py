@@ -144,5 +144,5 @@ def test_jacobian_side_choice():
     col = C.jacobian_colouring(dense_row.T)
     assert (col.side, col.k) == ("columns", 2)
     col = C.jacobian_colouring(banded(n, 2))
-    assert col.k == 5 and col.side == "rows"            # ties go to rows
-    assert C.jacobian_colouring(banded(n, 2), "columns").side == "columns"
+    assert col.k == 5 and col.side == "columns"         # ties go to columns (forward mode)
+    assert C.jacobian_colouring(banded(n, 2), "rows").side == "rows"
