@@ -46,12 +46,13 @@ jacfwd = jacrev = jacobian  # JAX's names (with a callable: the function forms)
 from .vmap import vmap
 
 _LAZY = {"optimize": (".optimize", None), "SparseHessian": (".sparsity", "SparseHessian"),
+         "SparseJacobian": (".sparsity", "SparseJacobian"), "colouring": (".colouring", None),
          "numpy": (".numpy", None), "nn": (".nn", None), "linalg": (".linalg", None),
          "scipy": (".scipy", None), "lax": (".lax", None)}
 
 
 def __getattr__(name: str):
-    """``sd.optimize`` and ``sd.SparseHessian`` are imported on first use (they import
+    """``sd.optimize``, ``sd.SparseHessian`` and ``sd.SparseJacobian`` are imported on first use (they import
     scipy.optimize and scipy.sparse, about 0.3 s together)."""
     if name in _LAZY:
         import importlib

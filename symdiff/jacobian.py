@@ -266,7 +266,7 @@ def _jacobians(ys: Sequence[Node], xs: Sequence[Node], disconnected: str, max_by
 
 
 def jacobian(y: Node, x=None, *, argnums=None, disconnected: str = "zeros", max_bytes: int | None = None,
-             compress: bool | None = None):
+             compress: bool | None = None, sparse: bool = False, colouring: str = "auto"):
     """The Jacobian ``dy/dx`` as one node of shape ``y.shape + x.shape`` (a list for several x).
 
     Built as a single graph: the vector-Jacobian product with a seed variable, batched over the
@@ -278,6 +278,11 @@ def jacobian(y: Node, x=None, *, argnums=None, disconnected: str = "zeros", max_
     colouring with ``k`` colours replace the ``m`` identity seeds, the batched graph propagates
     ``k`` seeds and a ``scatter`` expands the result. ``None`` (default) does so for outputs of
     at least 16 entries when ``k <= m / 4``; ``True`` always, ``False`` never.
+
+    ``sparse=True`` (one variable) gives a ``SparseJacobian``: the pattern from the graph, rows
+    (VJPs) or columns (JVPs) coloured, whichever needs fewer colours (``colouring="rows"`` or
+    ``"columns"`` forces a side), and its call returns a ``scipy.sparse.csr_matrix`` of shape
+    ``(y.size, x.size)`` from one compiled call.
     """
     if callable(y) and not isinstance(y, Node):  # JAX's form
         from .transforms import jacobian_fn
@@ -286,18 +291,26 @@ def jacobian(y: Node, x=None, *, argnums=None, disconnected: str = "zeros", max_
     if not isinstance(y, Node):
         raise GradError(f"jacobian: y must be a symdiff node, got {type(y).__name__}")
     xs, single = _as_list(x)
+    if sparse:
+        if not single:
+            raise GradError("jacobian(..., sparse=True) takes one variable; concatenate them first")
+        from .sparsity import SparseJacobian
+
+        return SparseJacobian(y, xs[0], colouring=colouring)
     (row,) = _jacobians([y], xs, disconnected, max_bytes, "jacobian", compress)
     return row[0] if single else row
 
 
 def hessian(f: Node, x=None, *, argnums=None, sparse: bool = False, disconnected: str = "zeros", max_bytes: int | None = None,
-            compress: bool | None = None):
+            compress: bool | None = None, colouring: str = "auto"):
     """The Hessian of a scalar ``f``: a node of shape ``x.shape + x.shape``.
 
     For a list of variables, a nested list ``H[i][j]`` of blocks ``d^2 f / dx_i dx_j``.
     With ``sparse=True`` (one variable), a ``SparseHessian``: its ``pattern`` is derived from the
     graph, and calling it with values returns a ``scipy.sparse.csr_matrix`` computed with one
-    batched Hessian-vector product per colour of the pattern. ``compress`` is as in ``jacobian``:
+    batched Hessian-vector product per colour of the pattern; ``colouring`` picks the colouring
+    (``"auto"``: the fewest colours of distance-2 and star; ``"distance2"``, ``"star"``,
+    ``"acyclic"``: values by substitution). ``compress`` is as in ``jacobian``:
     a dense Hessian with a sparse pattern (e.g. banded) is computed from one product per colour
     and expanded, so its cost follows the non-zeros plus the zero fill.
     """
@@ -312,7 +325,7 @@ def hessian(f: Node, x=None, *, argnums=None, sparse: bool = False, disconnected
             raise GradError("hessian(..., sparse=True) takes one variable; concatenate them first")
         from .sparsity import SparseHessian
 
-        return SparseHessian(f, xs[0])
+        return SparseHessian(f, xs[0], colouring=colouring)
     limit = _limit(max_bytes)
     for xi in xs:
         for xj in xs:

@@ -301,3 +301,7 @@ def minimize(
         res.jac = prob.shaped(np.asarray(res.jac, dtype=np.float64))
     res.setdefault("nhev", prob.nhev)
     return res
+
+
+from .least_squares import least_squares  # noqa: E402  (sparse Jacobian, issue 13)
+from .nlp import nlp  # noqa: E402  (constrained problems: IPOPT or trust-constr)

@@ -8,12 +8,18 @@
    may depend on x_j". Each op declares its rule as the method ``op.pattern`` (shared helpers in
    ``symdiff.patterns``). The Hessian's pattern
    is that of ``g`` (made symmetric).
-2. **Colouring.** Rows are greedily coloured (Curtis-Powell-Reid, distance-2 in the adjacency
-   graph) so that no two rows of one colour share a non-zero column.
+2. **Colouring.** ``hessian_colouring`` keeps the colouring with the fewest colours among the
+   greedy distance-2 colouring (Curtis-Powell-Reid: no two rows of one colour share a non-zero
+   column) and star colourings (``symdiff.colouring``: an arrowhead needs 2 colours, not ``n``);
+   ``colouring="acyclic"`` asks for an acyclic colouring (fewer colours, values by substitution).
 3. **Compressed Hessian.** One graph computes ``S^T H`` for the 0/1 seed matrix ``S`` of the
    colouring: the Hessian-vector product graph batched (``vmap``) over the colours, so its cost
    grows with the number of colours, not with ``n``.
-4. **Scatter.** ``H[i, j] = (S^T H)[colour(i), j]`` for every non-zero ``(i, j)``.
+4. **Read-back.** ``H[i, j] = (S^T H)[colour(i), j]`` (distance-2), or that or
+   ``(S^T H)[colour(j), i]`` (star: whichever holds ``H[i, j]`` alone), inside the same kernel.
+
+``sd.jacobian(r, x, sparse=True)`` gives a ``SparseJacobian`` built the same way, colouring the
+rows (``k`` VJPs) or the columns (``k`` JVPs) of ``dr/dx``, whichever needs fewer colours.
 
 Calling the object with values (``H(values)``) gives a ``scipy.sparse.csr_matrix``;
 ``H.data(values)`` gives just the non-zeros, aligned with ``H.pattern``.
@@ -209,6 +215,33 @@ def colour_rows(pattern: sp.spmatrix) -> tuple[np.ndarray, int]:
     return np.asarray(colour), int(ncol)
 
 
+def hessian_colouring(P: sp.spmatrix, itemsize: int = 8, max_bytes: int | None = None,
+                      method: str = "auto", what: str = "sparse Hessian"):
+    """The colouring of the symmetric pattern ``P`` (a ``colouring.SymmetricColouring``) with the
+    fewest colours among greedy distance-2 and star colourings (``method="auto"``; or one method,
+    see ``colouring.symmetric_colouring``), with ``guarded_colouring``'s guards: a pattern too
+    dense or too costly to colour gets ``guarded_colouring``'s answer (a refusal, or one colour
+    per row), and a compressed product (colours x n) over the memory limit is refused."""
+    from .colouring import SymmetricColouring, symmetric_colouring, symmetric_take
+    from .jacobian import MemoryLimitError, get_memory_limit
+
+    P = sp.csr_matrix(P)
+    n = P.shape[0]
+    _, _, work = colouring_bounds(P)
+    if work > COLOURING_WORK or P.nnz > DENSE_FRACTION * n * n:
+        colours, k = guarded_colouring(P, itemsize, max_bytes, what)
+        return SymmetricColouring(colours, k, "distance2", symmetric_take(P, colours), None, {"guarded": k})
+    chosen = symmetric_colouring(P, method)
+    limit = get_memory_limit() if max_bytes is None else int(max_bytes)
+    if chosen.k * n * itemsize > limit:
+        raise MemoryLimitError(
+            f"{what}: the best colouring of its {n} x {n} pattern ({chosen.method}) needs {chosen.k} Hessian-vector "
+            f"products and the compressed product ({chosen.k} x {n}) would take {chosen.k * n * itemsize / 2**30:.3g} GiB, "
+            f"over the memory limit of {limit / 2**30:.3g} GiB. Use sd.hvp for products with the Hessian (no matrix "
+            "formed), or raise the limit with sd.set_memory_limit(nbytes)")
+    return chosen
+
+
 class Compression:
     """How to get a Jacobian with pattern ``P`` (rows: outputs, columns: inputs) from ``k`` VJPs.
 
@@ -245,8 +278,10 @@ PATTERN_NNZ = 10_000_000
 class _Plan:
     """Everything that depends on the concrete shapes: pattern, colours, compressed graph."""
 
-    def __init__(self, x: Node, g: Node, dims: dict):
+    def __init__(self, x: Node, g: Node, dims: dict, colouring: str = "auto"):
         from .grad import grad
+        from .ops import structure as S
+        from .ops.indexing import take
         from .jacobian import _seed
         from .rewrite import simplify
         from .vmap import vmap
@@ -258,11 +293,17 @@ class _Plan:
             raise DensePatternError(
                 f"hessian(..., sparse=True) of {x.name!r}: {exc}. A sparse Hessian saves nothing here: use "
                 "sd.hessian(f, x) (dense) or sd.hvp (products, no matrix)") from None
-        comp = Compression(_binary(P + P.T), x.dtype)
-        self.pattern, self.colours, self.n_colours = comp.pattern, comp.colours, comp.k
+        full = sp.csr_matrix(_binary(P + P.T))
+        full.sum_duplicates()
+        full.sort_indices()
+        col = hessian_colouring(full, x.dtype.itemsize, method=colouring)
+        self.pattern, self.colours, self.n_colours = full.astype(bool), col.colours, col.k
+        self.colouring, self.candidates, self.substitution = col.method, col.candidates, col.substitution
         nx = self.pattern.shape[0]
         self.k = k = max(self.n_colours, 1)
-        seeds = comp.seeds.reshape((k, *concrete_shape(x.shape, dims)))
+        seeds = np.zeros((k, nx), dtype=x.dtype)
+        seeds[self.colours, np.arange(nx)] = 1.0
+        seeds = seeds.reshape((k, *concrete_shape(x.shape, dims)))
         v = _seed(x, "v")
         if all(isinstance(d, int) for d in x.shape):
             self.seed_var, self.seeds, batch = None, None, Constant(seeds)
@@ -270,16 +311,29 @@ class _Plan:
             self.seed_var, self.seeds = Variable("_seeds", (k, *x.shape), x.dtype), seeds
             batch = self.seed_var
         self.compressed = simplify(vmap(grad(g, x, seed=v), v, batch))
-        # the non-zeros, picked out of S^T H inside the same graph (and the same kernel)
-        self.nonzeros = X.gather(self.compressed, comp.take)
+        # the non-zeros, picked out of S^T H inside the same graph (and the same kernel); a star
+        # colouring reads some entries twice (H[i, j] and H[j, i]), which gather does not allow;
+        # an acyclic colouring returns S^T H itself, solved by substitution after the call
+        if col.substitution is not None:
+            self.take = None
+            self.nonzeros = S.reshape(self.compressed, (-1,))
+        else:
+            self.take = col.take
+            distinct, inverse = np.unique(col.take, return_inverse=True)
+            if distinct.shape[0] == col.take.shape[0]:
+                self.nonzeros = X.gather(self.compressed, col.take)
+            else:
+                self.nonzeros = take(X.gather(self.compressed, distinct), inverse.astype(np.int64))
         self.variables = [n for n in toposort([self.nonzeros]) if isinstance(n, Variable)]
-        self.indptr, self.indices, self.take = comp.indptr, comp.indices, comp.take
+        self.indptr, self.indices = full.indptr, full.indices
         self.shape = (nx, nx)
         self.fn = None
 
     def compile(self, compiled: bool | None) -> Callable:
         """``fn(*arrays)`` (one per ``self.variables``) returning the non-zeros: a compiled
-        ``sd.function`` (which checks its arguments), or the NumPy evaluator if ``compiled=False``."""
+        ``sd.function`` (which checks its arguments; ``compiled`` may name its ``mode``, e.g.
+        ``"numba"`` for a graph over the automatic jit budget), or the NumPy evaluator if
+        ``compiled=False``."""
         if self.fn is None:
             if compiled is False:
                 from .evaluate import evaluate
@@ -288,7 +342,11 @@ class _Plan:
             else:
                 from .compiler import function
 
-                self.fn = function(self.variables, self.nonzeros)
+                mode = compiled if isinstance(compiled, str) else "auto"
+                self.fn = function(self.variables, self.nonzeros, mode=mode)
+            if self.substitution is not None:
+                compressed, solve = self.fn, self.substitution.solve
+                self.fn = lambda *arrays: solve(compressed(*arrays))
         return self.fn
 
     def data(self, values: dict, compiled: bool | None) -> np.ndarray:
@@ -302,20 +360,25 @@ class SparseHessian:
 
     Attributes (available once the shapes are known: at once for static shapes, else after the
     first call): ``pattern`` (boolean CSR, rows/columns are entries of ``x`` in C order),
-    ``colours`` and ``n_colours`` (the row colouring), ``compressed`` (the graph node computing
-    ``S^T H``: one batched Hessian-vector product per colour).
+    ``colours`` and ``n_colours`` (the colouring), ``colouring`` (its kind: ``"distance2"``,
+    ``"star"`` or ``"acyclic"``), ``compressed`` (the graph node computing ``S^T H``: one batched
+    Hessian-vector product per colour).
 
     ``H(values)`` (or ``H.evaluate(values)``), with ``values`` mapping variables (or names) to
     arrays as in ``sd.evaluate``, returns a ``scipy.sparse.csr_matrix`` of shape
     ``(x.size, x.size)``. Only the non-zeros are computed.
     """
 
-    def __init__(self, f: Node, x: Node, *, compiled: bool | None = None):
+    def __init__(self, f: Node, x: Node, *, compiled: bool | None = None, colouring: str = "auto"):
+        from .colouring import SYMMETRIC_METHODS
         from .grad import grad
 
         if f.shape != ():
             raise GradError(f"hessian: f must be a scalar, got shape {format_shape(f.shape)}")
-        self.f, self.x, self.compiled = f, x, compiled
+        if colouring not in SYMMETRIC_METHODS:
+            raise PatternError(f"hessian(..., sparse=True): colouring must be one of {', '.join(SYMMETRIC_METHODS)}, "
+                               f"got {colouring!r}")
+        self.f, self.x, self.compiled, self.colouring_method = f, x, compiled, colouring
         self._variables = None
         self.gradient = grad(f, x)
         self._plans: dict[tuple, _Plan] = {}
@@ -329,7 +392,7 @@ class SparseHessian:
         key = tuple(sorted(dims.items()))
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = _Plan(self.x, self.gradient, dims)
+            plan = self._plans[key] = _Plan(self.x, self.gradient, dims, self.colouring_method)
         return plan
 
     def _only_plan(self) -> _Plan:
@@ -350,6 +413,11 @@ class SparseHessian:
     @property
     def n_colours(self) -> int:
         return self._only_plan().n_colours
+
+    @property
+    def colouring(self) -> str:
+        """The colouring used: ``"distance2"``, ``"star"`` or ``"acyclic"``."""
+        return self._only_plan().colouring
 
     @property
     def compressed(self) -> Node:
@@ -395,5 +463,156 @@ class SparseHessian:
     def __repr__(self) -> str:
         if self._plans:
             p = self._only_plan()
-            return f"<SparseHessian of {self.x.name} {p.shape[0]}x{p.shape[1]}, {p.pattern.nnz} non-zeros, {p.n_colours} colours>"
+            return (f"<SparseHessian of {self.x.name} {p.shape[0]}x{p.shape[1]}, {p.pattern.nnz} non-zeros, "
+                    f"{p.n_colours} colours ({p.colouring})>")
         return f"<SparseHessian of {self.x.name} (pattern derived at the first call)>"
+
+
+# ---------------------------------------------------------------------------------------------
+# The sparse Jacobian object
+# ---------------------------------------------------------------------------------------------
+class _JacobianPlan(_Plan):
+    """A ``_Plan`` for ``dy/dx``: the pattern, a row or column colouring and the compressed graph
+    (``k`` batched VJPs for rows, ``k`` batched JVPs for columns); compiling and evaluating are
+    ``_Plan``'s."""
+
+    def __init__(self, y: Node, x: Node, dims: dict, mode: str = "auto"):
+        from .colouring import jacobian_colouring
+        from .grad import grad
+        from .jacobian import MemoryLimitError, _seed, get_memory_limit, jvp
+        from .rewrite import simplify
+        from .vmap import vmap
+
+        ny = _size(concrete_shape(y.shape, dims))
+        nx = _size(concrete_shape(x.shape, dims))
+        try:
+            (P,) = dependency_patterns([y], x, dims, max_nnz=max(PATTERN_NNZ, nx * ny // 2))
+        except DensePatternError as exc:
+            raise DensePatternError(
+                f"jacobian(..., sparse=True) of {x.name!r}: {exc}. A sparse Jacobian saves nothing here: use "
+                "sd.jacobian(y, x) (dense), sd.vjp or sd.jvp") from None
+        P = sp.csr_matrix(_binary(P))
+        P.sum_duplicates()
+        P.sort_indices()
+        col = jacobian_colouring(P, mode, work_limit=COLOURING_WORK)
+        self.pattern, self.colours, self.n_colours, self.side = P.astype(bool), col.colours, col.k, col.side
+        self.candidates, self.substitution, self.colouring = col.candidates, None, col.side
+        self.k = k = max(col.k, 1)
+        seeded, other = (y, x) if col.side == "rows" else (x, y)
+        width = ny if col.side == "rows" else nx
+        limit = get_memory_limit()
+        if k * (nx + ny) * x.dtype.itemsize > limit:
+            raise MemoryLimitError(
+                f"jacobian(..., sparse=True): its {ny} x {nx} pattern needs {k} colours ({col.side}), and the "
+                f"compressed product ({k} x {nx if col.side == 'rows' else ny}) would take over the memory limit of "
+                f"{limit / 2**30:.3g} GiB. Use sd.vjp / sd.jvp, or raise the limit with sd.set_memory_limit(nbytes)")
+        seeds = np.zeros((k, width), dtype=x.dtype if x.dtype.kind == "f" else np.float64)
+        seeds[self.colours, np.arange(width)] = 1.0
+        seeds = seeds.reshape((k, *concrete_shape(seeded.shape, dims)))
+        u = _seed(seeded, "u")
+        if all(isinstance(d, int) for d in seeded.shape):
+            self.seed_var, self.seeds, batch = None, None, Constant(seeds)
+        else:  # named dims: the seed matrix is fed as an input
+            self.seed_var, self.seeds = Variable("_seeds", (k, *seeded.shape), u.dtype), seeds
+            batch = self.seed_var
+        product = grad(y, x, seed=u) if col.side == "rows" else jvp(y, x, u)
+        self.compressed = simplify(vmap(product, u, batch))
+        self.take = col.take
+        self.nonzeros = X.gather(self.compressed, col.take)
+        self.variables = [n for n in toposort([self.nonzeros]) if isinstance(n, Variable)]
+        self.indptr, self.indices = P.indptr, P.indices
+        self.shape = (ny, nx)
+        self.fn = None
+
+
+class SparseJacobian:
+    """The Jacobian ``dy/dx`` as a sparse matrix, from ``jacobian(y, x, sparse=True)``.
+
+    Rows are the entries of ``y``, columns those of ``x`` (both in C order). Attributes (at once
+    for static shapes, else after the first call): ``pattern`` (boolean CSR), ``side``
+    (``"rows"``: ``k`` vector-Jacobian products give ``S^T J``; ``"columns"``: ``k``
+    Jacobian-vector products give ``J S``: whichever needs fewer colours), ``colours`` and
+    ``n_colours``, ``compressed`` (the graph node of the ``k`` batched products). ``compiled``:
+    ``None`` compiles with ``sd.function`` (its automatic mode), a mode name (``"numba"``) forces
+    one, ``False`` evaluates with NumPy.
+
+    ``J(values)`` returns a ``scipy.sparse.csr_matrix``; ``J.data(values)`` the non-zeros aligned
+    with ``pattern`` (one compiled call: products and read-back in one kernel).
+    """
+
+    def __init__(self, y: Node, x: Node, *, compiled: bool | str | None = None, colouring: str = "auto"):
+        if not isinstance(y, Node):
+            raise GradError(f"jacobian(..., sparse=True): y must be a symdiff node, got {type(y).__name__}")
+        if not isinstance(x, Node):
+            raise GradError(f"jacobian(..., sparse=True): x must be a symdiff node, got {type(x).__name__}")
+        if x.dtype.kind != "f":
+            raise GradError(f"jacobian(..., sparse=True): x must be a float tensor, got {x.dtype}")
+        if colouring not in ("auto", "rows", "columns"):
+            raise PatternError(f"jacobian(..., sparse=True): colouring must be 'auto', 'rows' or 'columns', got "
+                               f"{colouring!r}")
+        self.y, self.x, self.compiled, self.colouring_method = y, x, compiled, colouring
+        self._variables = None
+        self._plans: dict[tuple, _JacobianPlan] = {}
+        self._static = all(isinstance(d, int) for d in x.shape) and all(
+            all(isinstance(d, int) for d in n.shape) for n in toposort([y]))
+        if self._static:
+            self._plan({})
+
+    def _plan(self, dims: dict) -> _JacobianPlan:
+        key = tuple(sorted(dims.items()))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = _JacobianPlan(self.y, self.x, dims, self.colouring_method)
+        return plan
+
+    def _only_plan(self) -> _JacobianPlan:
+        if not self._plans:
+            raise PatternError(
+                "the graph has named dims: call the SparseJacobian with values first, so the pattern can be derived")
+        return next(iter(self._plans.values()))
+
+    pattern = property(lambda self: self._only_plan().pattern, doc="The boolean CSR pattern (m x n).")
+    colours = property(lambda self: self._only_plan().colours, doc="The colour of each row or column.")
+    n_colours = property(lambda self: self._only_plan().n_colours, doc="The number of products.")
+    side = property(lambda self: self._only_plan().side, doc="'rows' (VJPs) or 'columns' (JVPs).")
+    compressed = property(lambda self: self._only_plan().compressed, doc="The compressed product's node.")
+    shape = property(lambda self: self._only_plan().shape, doc="(y.size, x.size)")
+    nnz = property(lambda self: self.pattern.nnz, doc="The number of structural non-zeros.")
+
+    def _bind(self, values: Mapping) -> tuple[_JacobianPlan, dict]:
+        if self._variables is None:
+            self._variables = [n for n in toposort([self.y]) if isinstance(n, Variable)]
+            if self.x not in self._variables:
+                self._variables.append(self.x)
+        bound, dims = bind_inputs(self._variables, values)
+        return self._plan({} if self._static else dims), bound
+
+    def _data(self, values: Mapping) -> tuple[_JacobianPlan, np.ndarray]:
+        plan = self._only_plan() if self._static else None
+        if plan is not None and self.compiled is not False and self.x in plan.variables:
+            try:
+                args = [values[v] if v in values else values[v.name] for v in plan.variables]
+            except KeyError:
+                pass  # let bind_inputs name what is missing
+            else:
+                return plan, plan.compile(self.compiled)(*args)
+        plan, bound = self._bind(values)
+        return plan, plan.data(bound, self.compiled)
+
+    def data(self, values: Mapping) -> np.ndarray:
+        """The non-zeros at ``values``, aligned with ``pattern.indices`` / ``pattern.indptr``."""
+        return self._data(values)[1]
+
+    def __call__(self, values: Mapping) -> sp.csr_matrix:
+        """The Jacobian at ``values`` (a mapping from variables or names to arrays) as CSR."""
+        plan, data = self._data(values)
+        return sp.csr_matrix((data, plan.indices, plan.indptr), shape=plan.shape)
+
+    evaluate = __call__
+
+    def __repr__(self) -> str:
+        if self._plans:
+            p = self._only_plan()
+            return (f"<SparseJacobian of {self.y.op.name if self.y.op else self.y.name} wrt {self.x.name} "
+                    f"{p.shape[0]}x{p.shape[1]}, {p.pattern.nnz} non-zeros, {p.n_colours} colours ({p.side})>")
+        return f"<SparseJacobian wrt {self.x.name} (pattern derived at the first call)>"

@@ -606,13 +606,19 @@ def test_arrowhead_sparse_hessian_is_refused_without_allocating_it():
     assert peak < 500 * 2 ** 20  # the dense 100,000 x 100,000 would be 75 GiB
 
 
-def test_small_arrowhead_and_nearly_dense_patterns_warn_and_stay_correct():
+def test_small_arrowhead_gets_a_star_colouring_and_stays_correct():
+    import warnings
+
     from symdiff import sparsity
 
     n = 300
     x, f = _arrowhead(n)
-    with pytest.warns(sparsity.DensePatternWarning, match="dense row and column"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", sparsity.DensePatternWarning)
         H = sd.hessian(f, x, sparse=True)
+    # two dense rows and columns (0 and n-1, adjacent): a triangle {0, n-1, i} needs 3 colours,
+    # and 3 suffice for a star colouring (the two hubs, then all leaves); distance-2 needs n
+    assert H.colouring == "star" and H.n_colours == 3
     H.compiled = False  # the NumPy route: the values are the point here, not the kernel
     v = np.linspace(-1.0, 1.0, n)
     A = 2 * np.eye(n)  # rows: the gradients of u_i = 2 x_i - x_0 - x_{n-1}
