@@ -296,6 +296,13 @@ class Lowering:
                 m.op.group(), tuple(self.rep[i] for i in m.inputs)) == key]
         return self._siblings[key]
 
+    def contiguous(self, n: Node) -> bool:
+        """Whether the generated value of ``n`` is surely a C-contiguous array: an input (kernels
+        and loop bodies are called with C-contiguous arrays), or an array a loop writes."""
+        n = self.rep[n]
+        return isinstance(n, Variable) or (n in self.materialized) or (
+            n in self.sink_of and n.ndim > 0) or getattr(n.op, "contiguous_output", False)
+
     def subfunction(self, inputs: list[Variable], outputs: list[Node]) -> tuple[str, list[str]]:
         """A module-level function computing ``outputs`` from ``inputs`` (a loop body), written
         once per body; returns its name and the dim arguments to pass after the inputs."""
@@ -464,6 +471,9 @@ class Lowering:
         deco = self.decorator()
         args = self.arg_names()
         out_exprs = [self.names[o] for o in self.outputs]
+        if always_tuple:  # a loop body: its array results are C-contiguous (one type per carry)
+            out_exprs = [e if o.ndim == 0 or self.contiguous(o) else f"np.ascontiguousarray({e})"
+                         for e, o in zip(out_exprs, self.outputs)]
         if len(out_exprs) == 1 and not always_tuple:
             ret = out_exprs[0]  # 1 output: no tuple
         else:

@@ -206,6 +206,7 @@ class ScanOutput(Op):
     name = "scan"
     accepts_bool = True
     fold_constants = False
+    contiguous_output = True  # the code generator writes every result into a fresh C array
     hidden_params = ("loop",)
 
     def __init__(self, loop: Loop, k: int):
@@ -452,19 +453,15 @@ def lower_scan(ctx, node, args, out) -> list[str]:
     n = f"{out}_n"
     lines = [f"{n} = {steps}[0]  # the step count{' (the steps run backwards)' if loop.reverse else ''}"]
     carry = [f"{out}_c{j}" for j in range(nc)]
+    ins = [ctx.rep[i] for i in node.inputs]
+    c_nodes, x_nodes, p_nodes = _split(ins, loop)
     for j, (c, a) in enumerate(zip(carry, carry_in)):
-        lines.append(f"{c} = {_fixed(a, body.carries[j])}")
+        lines.append(f"{c} = {_fixed(ctx, a, c_nodes[j])}")
     xs = []
     for i, a in enumerate(xs_in):
-        lines.append(f"{out}_x{i} = np.ascontiguousarray({a})")
+        lines.append(f"{out}_x{i} = {_fixed(ctx, a, x_nodes[i])}")
         xs.append(f"{out}_x{i}")
-    pars = []
-    for m, a in enumerate(par_in):
-        if body.params[m].ndim:
-            lines.append(f"{out}_p{m} = np.ascontiguousarray({a})")
-            pars.append(f"{out}_p{m}")
-        else:
-            pars.append(a)
+    pars = [_fixed(ctx, a, p) for a, p in zip(par_in, p_nodes)]
     ys = {j: f"{out}_y{j}" for j in ys_wanted}
     hist = {j: f"{out}_h{j}" for j in hist_wanted}
     after = {j: f"{out}_a{j}" for j in after_wanted}
@@ -476,22 +473,34 @@ def lower_scan(ctx, node, args, out) -> list[str]:
         lines.append(f"{name} = _empty({_stacked_shape(ctx, n, c.shape)}, np.{c.dtype.name})")
     rng = f"range({n} - 1, -1, -1)" if loop.reverse else f"range({n})"
     lines.append(f"for {out}_t in {rng}:")
-    step = [f"{name}[{out}_t] = {carry[j]}" for j, name in hist.items()]
+    step = [line for j, name in hist.items() for line in _store(ctx, name, f"{out}_t", carry[j], body.carries[j].shape)]
     call_args = carry + [f"{x}[{out}_t]" for x in xs] + pars
     if body.index is not None:
         call_args.append(f"np.int64({loop.start} + {out}_t)")
     call_args += dim_args
     results = [f"{out}_r{k}" for k in range(nc + len(ys_wanted))]
     step.append(f"{', '.join(results)}{',' if len(results) == 1 else ''} = {fn}({', '.join(call_args)})")
-    for j, c in enumerate(carry):
-        step.append(f"{c} = {_fixed(results[j], body.carries[j])}")
+    for j, c in enumerate(carry):  # the body returns C-contiguous arrays
+        step.append(f"{c} = {results[j]}" if body.carries[j].ndim else f"{c} = np.{body.carries[j].dtype.name}({results[j]})")
     for pos, j in enumerate(ys_wanted):
-        step.append(f"{ys[j]}[{out}_t] = {results[nc + pos]}")
-    step += [f"{name}[{out}_t] = {carry[j]}" for j, name in after.items()]
+        step += _store(ctx, ys[j], f"{out}_t", results[nc + pos], body.ys[j].shape)
+    for j, name in after.items():
+        step += _store(ctx, name, f"{out}_t", carry[j], body.carries[j].shape)
     lines += ["    " + s for s in step]
     stored = {"final": dict(enumerate(carry)), "ys": ys, "history": hist, "after": after}
     for s, (kind, j) in zip(sibs, kinds):
         lines.append(f"{ctx.names[s]} = {stored[kind][j]}")
+    return lines
+
+
+def _store(ctx, stacked: str, t: str, value: str, shape) -> list[str]:
+    """``stacked[t] = value`` as an explicit loop nest: Numba compiles a slice assignment of an
+    array in seconds (its generic setitem), a loop of scalar stores in milliseconds."""
+    if not shape:
+        return [f"{stacked}[{t}] = {value}"]
+    idx = [f"{stacked}_i{k}" for k in range(len(shape))]
+    lines = [f"{'    ' * k}for {i} in range({ctx.dim(d)}):" for k, (i, d) in enumerate(zip(idx, shape))]
+    lines.append(f"{'    ' * len(shape)}{stacked}[{t}, {', '.join(idx)}] = {value}[{', '.join(idx)}]")
     return lines
 
 
@@ -500,11 +509,12 @@ def _split(args: list[str], loop: Loop):
     return args[1:c], args[c:x], args[x:]
 
 
-def _fixed(expr: str, like: Node) -> str:
-    """A carry value with one Numba type across iterations: C-contiguous arrays, typed scalars."""
-    if like.ndim:
-        return f"np.ascontiguousarray({expr})"
-    return f"np.{like.dtype.name}({expr})"
+def _fixed(ctx, expr: str, node: Node) -> str:
+    """A value passed to a loop body with one Numba type across iterations: C-contiguous arrays
+    (converted only where the kernel may hold a view), typed scalars."""
+    if node.ndim:
+        return expr if ctx.contiguous(node) else f"np.ascontiguousarray({expr})"
+    return f"np.{node.dtype.name}({expr})"
 
 
 def _stacked_shape(ctx, n: str, shape) -> str:
@@ -833,6 +843,7 @@ class WhileOutput(Op):
     name = "while_loop"
     accepts_bool = True
     fold_constants = False
+    contiguous_output = True
     hidden_params = ("loop",)
     nondifferentiable_inputs = True
 
@@ -878,21 +889,17 @@ class WhileOutput(Op):
         nc = body.n_carry
         fn, dim_args = ctx.subfunction(body.inputs, body.outputs)
         carry = [f"{out}_c{j}" for j in range(nc)]
-        lines = [f"{c} = {_fixed(a, body.carries[j])}" for j, (c, a) in enumerate(zip(carry, args[:nc]))]
-        pars = []
-        for m, a in enumerate(args[nc:]):
-            if body.params[m].ndim:
-                lines.append(f"{out}_p{m} = np.ascontiguousarray({a})")
-                pars.append(f"{out}_p{m}")
-            else:
-                pars.append(a)
+        ins = [ctx.rep[i] for i in node.inputs]
+        lines = [f"{c} = {_fixed(ctx, a, n)}" for c, a, n in zip(carry, args[:nc], ins[:nc])]
+        pars = [_fixed(ctx, a, n) for a, n in zip(args[nc:], ins[nc:])]
         results = [f"{out}_r{k}" for k in range(nc + 1)]
         lines.append("while True:")
         lines.append(f"    {', '.join(results)} = {fn}({', '.join(carry + pars + dim_args)})")
         lines.append(f"    if not {results[-1]}:")
         lines.append("        break")
         for j, c in enumerate(carry):
-            lines.append(f"    {c} = {_fixed(results[j], body.carries[j])}")
+            c_type = body.carries[j]
+            lines.append(f"    {c} = {results[j]}" if c_type.ndim else f"    {c} = np.{c_type.dtype.name}({results[j]})")
         for s in sibs:
             lines.append(f"{ctx.names[s]} = {carry[s.op.k]}")
         return lines
