@@ -150,7 +150,7 @@ def test_common_subexpressions_are_computed_once():
     a = sd.exp(x) * 2.0
     b = sd.exp(x) * 2.0      # a second, structurally identical graph
     f = sd.function([x], [a + b])
-    assert f.source.count("_exp(") == 1
+    assert f.source.count("exp(") == 1  # np.exp here: 10 entries are too few for the vector form
 
 
 def test_wrong_argument_count_and_keywords(logreg):

@@ -39,6 +39,9 @@ from ..ops.structure import BroadcastTo, Index
 CHUNK_LINES = 600
 # A fused loop takes at most this many nodes; longer elementwise chains continue in a new loop.
 LOOP_NODES = 256
+# Loops over fewer entries than this (all static) call libm's exp/tanh/log instead of the
+# inlined polynomial versions (see emit_loop).
+SHORT_LOOP = 32
 # An elementwise value read only at shifted indices (by a slice gradient, say) is recomputed at
 # the reader's index, instead of stored and reloaded, when its expression has at most this many
 # ops (counted as a tree, through other elementwise nodes, down to arrays).
@@ -344,6 +347,10 @@ class Lowering:
         elemwise = [m for m in loop.members if isinstance(m.op, Elemwise)]
         # LLVM vectorises a loop without libm calls; polynomial exp/tanh/log pay off only there
         vector = bool(loop.shape) and not any(m.op.calls_libm(m) for m in elemwise)
+        # ...and only over enough entries to fill vectors: Numba inlines each polynomial call
+        # site (0.2-0.4 s of compile time apiece), which short loops (an LSTM's 14 gates) do not repay
+        if all(isinstance(d, int) for d in loop.shape) and int(np.prod(loop.shape)) < SHORT_LOOP:
+            vector = False
         # ...and only if no float reduction (a sequential sum) runs in the same loop: then the
         # summands go to arrays and the sums follow in a loop of their own
         split = vector and bool(loop.sinks) and any(m.op.scalar_code is not None for m in elemwise)

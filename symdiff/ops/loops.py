@@ -461,7 +461,13 @@ def lower_scan(ctx, node, args, out) -> list[str]:
     for i, a in enumerate(xs_in):
         lines.append(f"{out}_x{i} = {_fixed(ctx, a, x_nodes[i])}")
         xs.append(f"{out}_x{i}")
-    pars = [_fixed(ctx, a, p) for a, p in zip(par_in, p_nodes)]
+    pars = []
+    for m, (a, p) in enumerate(zip(par_in, p_nodes)):  # converted once, before the loop
+        fixed = _fixed(ctx, a, p)
+        if fixed != a and p.ndim:
+            lines.append(f"{out}_p{m} = {fixed}")
+            fixed = f"{out}_p{m}"
+        pars.append(fixed)
     ys = {j: f"{out}_y{j}" for j in ys_wanted}
     hist = {j: f"{out}_h{j}" for j in hist_wanted}
     after = {j: f"{out}_a{j}" for j in after_wanted}
@@ -891,7 +897,13 @@ class WhileOutput(Op):
         carry = [f"{out}_c{j}" for j in range(nc)]
         ins = [ctx.rep[i] for i in node.inputs]
         lines = [f"{c} = {_fixed(ctx, a, n)}" for c, a, n in zip(carry, args[:nc], ins[:nc])]
-        pars = [_fixed(ctx, a, n) for a, n in zip(args[nc:], ins[nc:])]
+        pars = []
+        for m, (a, p) in enumerate(zip(args[nc:], ins[nc:])):
+            fixed = _fixed(ctx, a, p)
+            if fixed != a and p.ndim:
+                lines.append(f"{out}_p{m} = {fixed}")
+                fixed = f"{out}_p{m}"
+            pars.append(fixed)
         results = [f"{out}_r{k}" for k in range(nc + 1)]
         lines.append("while True:")
         lines.append(f"    {', '.join(results)} = {fn}({', '.join(carry + pars + dim_args)})")
