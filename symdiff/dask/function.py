@@ -48,9 +48,16 @@ def _chunk(spec, bundle: _Bundle, *blocks):
     return worker.run_chunk(spec, bundle.params, bundle.count, *blocks)
 
 
-def _as_dask(value, v: Variable, axis: int, name: str):
+def _is_dask(value) -> bool:
+    import dask.array as da
+
+    return isinstance(value, da.Array) or hasattr(value, "to_dask_array")
+
+
+def _as_dask(value, v: Variable, axis: int, name: str, row_chunks=None):
     """A row input as a dask array of ``v``'s dtype: dask arrays as they are, dask DataFrames and
-    Series through ``to_dask_array(lengths=True)``, NumPy arrays as one chunk."""
+    Series through ``to_dask_array(lengths=True)``, NumPy arrays split like the other row inputs
+    (``row_chunks``; one chunk when there are none)."""
     import dask.array as da
 
     if hasattr(value, "to_dask_array"):
@@ -60,7 +67,10 @@ def _as_dask(value, v: Variable, axis: int, name: str):
         if arr.dtype == object or arr.dtype.kind not in "biuf":
             raise InputError(f"{name}: argument {v.name!r} must be a dask array, a dask DataFrame or an array of "
                              f"numbers, got {type(value).__name__}")
-        value = da.from_array(arr, chunks=arr.shape or ())
+        chunks = list(arr.shape)
+        if row_chunks is not None and arr.ndim > axis and arr.shape[axis] == sum(row_chunks):
+            chunks[axis] = row_chunks
+        value = da.from_array(arr, chunks=tuple(chunks))
     if value.ndim != v.ndim:
         raise ShapeError(f"{name}: argument {v.name!r}: expected {v.ndim} dims {format_shape(v.shape)}, "
                          f"got shape {value.shape}")
@@ -191,10 +201,13 @@ class DaskFunction:
     def _rows(self, values: dict):
         """The row inputs as dask arrays with their row chunks, checked: chunked along the rows
         only, with the same row chunks for every row input. Returns (rows, dims, total)."""
-        rows = []
-        for v in self.split.row_inputs:
+        rows, ref = [], None
+        order = sorted(self.split.row_inputs, key=lambda v: not _is_dask(values[v]))  # dask inputs first
+        for v in order:
             axis = self.split.row_axes[v]
-            arr = _as_dask(values[v], v, axis, self.name)
+            arr = _as_dask(values[v], v, axis, self.name, ref)
+            if ref is None:
+                ref = arr.chunks[axis]
             for a, c in enumerate(arr.chunks):
                 if any(np.isnan(s) for s in c):
                     raise ShapeError(f"{self.name}: argument {v.name!r} has unknown chunk sizes {arr.chunks}; "
