@@ -19,7 +19,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "symdiff.dask needs Dask: pip install \"symdiff[dask]\" (dask[array,distributed])"
     ) from exc
 
-from .function import DaskFunction, from_function, function
+from .chunked import DaskFunction, from_function, function
 from .optimize import Objective, minibatch, objective
 
 __all__ = ["DaskFunction", "Objective", "RowSplit", "RowSumError", "from_function", "function",

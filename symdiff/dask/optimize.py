@@ -23,7 +23,7 @@ from ..errors import InputError, SymdiffError
 from ..graph import Node, Variable, toposort
 from ..optimize import _Problem
 from ..types import bind_dims, format_shape
-from .function import DaskFunction
+from .chunked import DaskFunction
 
 __all__ = ["Objective", "objective", "minibatch"]
 
