@@ -140,7 +140,8 @@ class DaskFunction:
         off_nodes = [self.split.off[k] for k in self._off_pos]
         used = set(toposort(off_nodes))
         self._off_params = [v for v in self.split.param_inputs if v in used]
-        self._off_fn = (sd_function(self._off_params + [self.split.count], off_nodes, mode=mode)
+        # small parameter-only graphs: run with NumPy (no compile time; microseconds per call)
+        self._off_fn = (sd_function(self._off_params + [self.split.count], off_nodes, mode="numpy")
                         if off_nodes else None)
         self.compile_seconds = time.perf_counter() - t0
         self._spec_future = None
