@@ -212,8 +212,8 @@ def _linear_slots(node: Node, kinds: dict) -> tuple:
     s_at = tuple(k for k, x in enumerate(ins) if kinds[x] == SUM)
     t = type(op)
     slots = _ADDITIVE.get(t)
-    if t is E.Where and kinds[ins[0]] != P:
-        slots = None
+    if (t is E.Where and kinds[ins[0]] != P) or (t is E.Cast and node.dtype.kind != "f"):
+        slots = None  # a row-dependent condition, or a cast to integers or booleans: not linear
     if slots is not None and set(s_at) <= set(slots):
         return slots
     slots = _MULTILINEAR.get(t)
