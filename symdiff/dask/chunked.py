@@ -133,8 +133,10 @@ class DaskFunction:
         self._chunk_params = [v for v in self.split.param_inputs if v in used]
         kernel_inputs = self._chunk_rows + self._chunk_params + [self.split.count]
         self.spec = worker.KernelSpec(kernel_inputs, lin_nodes, mode) if lin_nodes else None
+        self._kernel = None
         if self.spec is not None:  # compiled here once: validates it and fills the disk cache for the workers
-            worker.register(self.spec, sd_function(kernel_inputs, lin_nodes, mode=mode))
+            self._kernel = sd_function(kernel_inputs, lin_nodes, mode=mode)
+            worker.register(self.spec, self._kernel)
         # the parameter parts, computed on the client once per call
         self._off_pos = [k for k, off in enumerate(self.split.off) if off is not None]
         off_nodes = [self.split.off[k] for k in self._off_pos]

@@ -23,12 +23,14 @@ import os
 import pickle
 import threading
 import time
+import weakref
 
 import numpy as np
 
 from ..graph import Constant, Node, Variable
 
-_KERNELS: dict = {}
+_KERNELS: dict = {}  # kernels built in this process (a worker's cache: kept for the process's life)
+_REGISTERED: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()  # the client's own, while in use
 _STATS: dict = {}
 _LOCK = threading.Lock()
 
@@ -86,18 +88,19 @@ class KernelSpec:
 
 def register(spec: KernelSpec, fn) -> None:
     """Make ``fn`` (compiled in this process) the kernel of ``spec`` here, so tasks run by a
-    local scheduler in this process never rebuild it."""
+    local scheduler in this process never rebuild it. Held weakly: the ``DaskFunction`` that
+    compiled it keeps it alive."""
     with _LOCK:
-        _KERNELS.setdefault(spec.token, fn)
+        _REGISTERED.setdefault(spec.token, fn)
 
 
 def kernel(spec: KernelSpec):
     """The compiled kernel of ``spec`` in this process: built at the first call, then reused."""
-    fn = _KERNELS.get(spec.token)
+    fn = _KERNELS.get(spec.token) or _REGISTERED.get(spec.token)
     if fn is not None:
         return fn
     with _LOCK:  # threads of one worker build it once
-        fn = _KERNELS.get(spec.token)
+        fn = _KERNELS.get(spec.token) or _REGISTERED.get(spec.token)
         if fn is None:
             from ..compiler import function
 
