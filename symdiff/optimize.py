@@ -258,6 +258,7 @@ def minimize(
     compiled: bool | None = None,
 ) -> OptimizeResult:
     """Minimise the scalar node ``f`` over ``wrt`` (a variable or a list) starting from ``x0``.
+    ``f`` may also be a ``symdiff.dask.objective(...)`` (a loss over row-chunked Dask arrays).
 
     ``inputs`` gives values for the other variables of ``f`` (keys: nodes or names). ``tol`` is
     the gradient-norm tolerance of the own methods (default 1e-8) and scipy's ``tol`` otherwise.
@@ -270,7 +271,8 @@ def minimize(
     if options is not None and not isinstance(options, Mapping):
         raise InputError(f"minimize: options must be a dict, got {type(options).__name__}")
     options = dict(options or {})
-    prob = _Problem(f, wrt, x0, inputs, compiled)
+    # f may also be an object that makes its own problem (symdiff.dask.objective: data on Dask)
+    prob = f.minimize_problem(wrt, x0, inputs) if hasattr(f, "minimize_problem") else _Problem(f, wrt, x0, inputs, compiled)
     name = method.lower()
     if name in OWN_METHODS:
         tol = 1e-8 if tol is None else float(tol)
