@@ -20,11 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Sequence
 
-import numba
 import numpy as np
-from numba import types as nbt
 
-from . import cache as _cache  # first: puts the safe cache locator in front of Numba's
 from ..errors import InputError, ShapeError, SymdiffError
 from ..evaluate import as_input_array
 from ..graph import Node, Variable, flatten_outputs
@@ -48,6 +45,8 @@ def cache_dir() -> str:
 def _kernel_folder() -> str | None:
     """The real path of the kernel cache folder, created with mode 0700 if missing; ``None`` when
     it cannot be used (read-only, or unsafe: another user could write it, see ``cache.py``)."""
+    from . import cache as _cache  # imports Numba (only kernels need the cache)
+
     path = cache_dir()
     try:
         return _cache.ensure_private_folder(path)
@@ -65,6 +64,8 @@ def _load_module(source: str, key: str, use_disk: bool = True):
 
     The file is written with ``mkstemp`` + ``os.replace`` and read back only if it passes the
     checks of ``cache.read_private_file``; the module runs the source text itself (no ``.pyc``)."""
+    from . import cache as _cache
+
     folder = _kernel_folder() if use_disk else None
     if folder is not None:
         name = f"symdiff_kernel_{key}"
@@ -112,8 +113,21 @@ def source_key(source: str) -> str:
     and the hash of the helpers it calls."""
     from .. import __version__
 
-    versions = f"{__version__}|{numba.__version__}|{np.__version__}|{_helpers_digest()}"
+    versions = f"{__version__}|{_numba_version()}|{np.__version__}|{_helpers_digest()}"
     return hashlib.sha256(f"{versions}|{source}".encode()).hexdigest()[:24]
+
+
+@functools.lru_cache(maxsize=None)
+def _numba_version() -> str:
+    """Numba's version, read from its package metadata (importing Numba takes 0.3 s)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("numba")
+    except metadata.PackageNotFoundError:  # not installed as a distribution: ask the module
+        from .lazyjit import numba
+
+        return numba().__version__
 
 
 def _compile_kernel(source: str, sig, strict: bool, entry: str | None = None):
@@ -122,6 +136,8 @@ def _compile_kernel(source: str, sig, strict: bool, entry: str | None = None):
 
     Returns ``None`` when Numba's compiler hits the recursion limit, unless ``strict``.
     """
+    from . import cache as _cache  # imports Numba, after installing the safe cache locator
+
     key = source_key(source)
     name = entry or "kernel"
     try:
@@ -177,10 +193,19 @@ class _Namespace:
 
 
 def _numba_type(node_or_const, scalar: bool):
-    dt = numba.from_dtype(node_or_const.dtype)
+    from .lazyjit import numba
+
+    nb = numba()
+    dt = nb.from_dtype(node_or_const.dtype)
     if scalar:
         return dt
-    return nbt.Array(dt, node_or_const.ndim, "C")
+    return nb.types.Array(dt, node_or_const.ndim, "C")
+
+
+def _numba_int64():
+    from .lazyjit import numba
+
+    return numba().types.int64
 
 
 class Function:
@@ -231,7 +256,7 @@ class Function:
             source += _scalar_cfunc_source(len(inputs), len(outs))
         sig = tuple(_numba_type(v, v.ndim == 0) for v in inputs) + tuple(
             _numba_type(c, False) for c in lowering.const_args
-        ) + (nbt.int64,) * len(lowering.dim_names)
+        ) + (_numba_int64(),) * len(lowering.dim_names)
         module = _compile_kernel(source, sig, strict=(mode == "numba"))
         if module is None:  # Numba's compiler recursed too deep on this graph
             return self._use_vm(t0, "vm")

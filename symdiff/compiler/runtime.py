@@ -6,7 +6,9 @@ numerics (overflow-free sigmoid and softplus, NaN-propagating max) live in one p
 import math
 
 import numpy as np
-from numba import njit
+
+from . import cache as _cache  # noqa: F401  (first: the safe cache locator, before any cache=True function)
+from numba import njit  # noqa: E402
 
 from .fastmath import _exp, _log, _log1p, _tanh
 
@@ -180,9 +182,12 @@ __all__ += _special_names
 
 # LAPACK helpers of the linear-algebra ops, called as _decomp._inv(...) (symdiff/ops/decomp.py)
 from ..ops import decomp as _decomp  # noqa: E402
+from .lazyjit import bind as _bind  # noqa: E402
+_bind(_decomp)  # its helpers become Numba dispatchers now (symdiff/compiler/lazyjit.py)
 __all__.append("_decomp")
 
 # scan, shift and argmax helpers of the statistics ops, called as _statistics._cumsum3(...)
 # (symdiff/ops/statistics.py)
 from ..ops import statistics as _statistics  # noqa: E402
+_bind(_statistics)
 __all__.append("_statistics")
