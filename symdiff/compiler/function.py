@@ -254,9 +254,10 @@ class Function:
         fast = _scalar_fast_path(inputs, outs, lowering, source)
         if fast:
             source += _scalar_cfunc_source(len(inputs), len(outs))
+        arena = lowering.arena_size()
         sig = tuple(_numba_type(v, v.ndim == 0) for v in inputs) + tuple(
             _numba_type(c, False) for c in lowering.const_args
-        ) + (_numba_int64(),) * len(lowering.dim_names)
+        ) + ((_numba_type(np.empty(0), False),) if arena else ()) + (_numba_int64(),) * len(lowering.dim_names)
         module = _compile_kernel(source, sig, strict=(mode == "numba"))
         if module is None:  # Numba's compiler recursed too deep on this graph
             return self._use_vm(t0, "vm")
@@ -269,6 +270,11 @@ class Function:
         self.from_cache = bool(kernel.stats.cache_hits)  # machine code loaded from the disk cache
         self.wrapper_source = _wrapper_source(inputs, outs, lowering, self._single)
         consts = tuple(c.value for c in lowering.const_args)
+        # the workspace of large intermediates (codegen.ARENA_MIN_ENTRIES), kept between calls:
+        # of fixed size for static shapes (passed like a constant), else grown by the wrapper
+        self._ws = np.empty(0)
+        if arena and not lowering.dim_names:
+            consts += (np.empty(int(eval(arena, {"_i": int}))),)  # noqa: S307  (sizes and + * only)
         namespace = {
             "_entry": self._entry,
             "_NA": _NA,
@@ -282,6 +288,7 @@ class Function:
             "_result_types": tuple(np.dtype(o.dtype).type for o in outs),
             "_dtypes": tuple(np.dtype(v.dtype) for v in inputs),
             "_float": float,
+            "_np_empty": np.empty,
         }
         exec(compile(self.wrapper_source, "<symdiff wrapper>", "exec"), namespace)
         call = namespace["call"]
@@ -516,6 +523,14 @@ def _wrapper_source(inputs, outputs, lowering: Lowering, single: bool) -> str:
                     lines.append(f"    {dn} = s[{j}]")
                     bound.add(dn)
     args = [f"a{k}" for k in range(len(inputs))] + [f"_consts[{j}]" for j in range(len(lowering.const_args))]
+    arena = lowering.arena_size()
+    if arena and lowering.dim_names:  # the workspace, grown to this call's sizes when too small
+        lines.append(f"    need = {arena}")
+        lines.append("    ws = self._ws")
+        lines.append("    if ws.shape[0] < need: ws = self._ws = _np_empty(need)")
+        args.append("ws")
+    elif arena:
+        args.append(f"_consts[{len(lowering.const_args)}]")
     args += list(lowering.dim_names.values())
     lines.append("    try:")
     lines.append(f"        r = _entry({', '.join(args)})")
@@ -549,6 +564,8 @@ def _array_call(entry, fallback, inputs, outputs, lowering: Lowering, consts: tu
     results it converts (0-d float32 outputs)."""
     form = _RESULT_FORMS.get(_result_expr(outputs, single))
     if ArrayCall is None or form is None or any(v.ndim == 0 and v.dtype != np.float64 for v in inputs):
+        return None
+    if lowering.arena_size() and lowering.dim_names:  # the wrapper sizes the workspace
         return None
     dims = list(lowering.dim_names)
     specs = tuple(None if v.ndim == 0 else
