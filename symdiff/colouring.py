@@ -272,7 +272,9 @@ def _kernel(name: str):
     if name not in _kernels:
         funcs = {"star": _star_py, "acyclic": _acyclic_py}
         try:
-            import numba
+            from .compiler.lazyjit import numba as _numba  # with the safe cache locator
+
+            numba = _numba()
 
             jit = numba.njit(cache=True)
             if name == "acyclic":
@@ -454,7 +456,9 @@ def _substitute_py(B, colours, indptr, indices, diag_pos, diag_take, edge_i, edg
 def _substitute(B, plan: SubstitutionPlan) -> np.ndarray:
     if "substitute" not in _kernels:
         try:
-            import numba
+            from .compiler.lazyjit import numba as _numba  # with the safe cache locator
+
+            numba = _numba()
 
             _kernels["substitute"] = numba.njit(cache=True)(_substitute_py)
         except Exception:

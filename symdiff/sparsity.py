@@ -191,7 +191,9 @@ _colouring_impl = []
 def _colouring_kernel():
     if not _colouring_impl:
         try:
-            import numba
+            from .compiler.lazyjit import numba as _numba  # with the safe cache locator
+
+            numba = _numba()
 
             _colouring_impl.append(numba.njit(cache=True)(_greedy_colouring_py))
         except Exception:  # numba missing or failing: the pure-Python loop is still correct

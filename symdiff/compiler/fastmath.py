@@ -9,6 +9,7 @@ NumPy over the whole range; NaN, infinities, zeros and subnormals as in NumPy).
 """
 import numpy as np
 from llvmlite import ir
+from . import cache as _cache  # noqa: F401  (first: the safe cache locator)
 from numba import njit, types
 from numba.extending import intrinsic
 

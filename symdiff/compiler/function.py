@@ -20,11 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Sequence
 
-import numba
 import numpy as np
-from numba import types as nbt
 
-from . import cache as _cache  # first: puts the safe cache locator in front of Numba's
 from ..errors import InputError, ShapeError, SymdiffError
 from ..evaluate import as_input_array
 from ..graph import Node, Variable, flatten_outputs
@@ -48,6 +45,8 @@ def cache_dir() -> str:
 def _kernel_folder() -> str | None:
     """The real path of the kernel cache folder, created with mode 0700 if missing; ``None`` when
     it cannot be used (read-only, or unsafe: another user could write it, see ``cache.py``)."""
+    from . import cache as _cache  # imports Numba (only kernels need the cache)
+
     path = cache_dir()
     try:
         return _cache.ensure_private_folder(path)
@@ -65,6 +64,8 @@ def _load_module(source: str, key: str, use_disk: bool = True):
 
     The file is written with ``mkstemp`` + ``os.replace`` and read back only if it passes the
     checks of ``cache.read_private_file``; the module runs the source text itself (no ``.pyc``)."""
+    from . import cache as _cache
+
     folder = _kernel_folder() if use_disk else None
     if folder is not None:
         name = f"symdiff_kernel_{key}"
@@ -112,8 +113,21 @@ def source_key(source: str) -> str:
     and the hash of the helpers it calls."""
     from .. import __version__
 
-    versions = f"{__version__}|{numba.__version__}|{np.__version__}|{_helpers_digest()}"
+    versions = f"{__version__}|{_numba_version()}|{np.__version__}|{_helpers_digest()}"
     return hashlib.sha256(f"{versions}|{source}".encode()).hexdigest()[:24]
+
+
+@functools.lru_cache(maxsize=None)
+def _numba_version() -> str:
+    """Numba's version, read from its package metadata (importing Numba takes 0.3 s)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("numba")
+    except metadata.PackageNotFoundError:  # not installed as a distribution: ask the module
+        from .lazyjit import numba
+
+        return numba().__version__
 
 
 def _compile_kernel(source: str, sig, strict: bool, entry: str | None = None):
@@ -122,6 +136,8 @@ def _compile_kernel(source: str, sig, strict: bool, entry: str | None = None):
 
     Returns ``None`` when Numba's compiler hits the recursion limit, unless ``strict``.
     """
+    from . import cache as _cache  # imports Numba, after installing the safe cache locator
+
     key = source_key(source)
     name = entry or "kernel"
     try:
@@ -177,10 +193,19 @@ class _Namespace:
 
 
 def _numba_type(node_or_const, scalar: bool):
-    dt = numba.from_dtype(node_or_const.dtype)
+    from .lazyjit import numba
+
+    nb = numba()
+    dt = nb.from_dtype(node_or_const.dtype)
     if scalar:
         return dt
-    return nbt.Array(dt, node_or_const.ndim, "C")
+    return nb.types.Array(dt, node_or_const.ndim, "C")
+
+
+def _numba_int64():
+    from .lazyjit import numba
+
+    return numba().types.int64
 
 
 class Function:
@@ -229,9 +254,10 @@ class Function:
         fast = _scalar_fast_path(inputs, outs, lowering, source)
         if fast:
             source += _scalar_cfunc_source(len(inputs), len(outs))
+        arena = lowering.arena_size()
         sig = tuple(_numba_type(v, v.ndim == 0) for v in inputs) + tuple(
             _numba_type(c, False) for c in lowering.const_args
-        ) + (nbt.int64,) * len(lowering.dim_names)
+        ) + ((_numba_type(np.empty(0), False),) if arena else ()) + (_numba_int64(),) * len(lowering.dim_names)
         module = _compile_kernel(source, sig, strict=(mode == "numba"))
         if module is None:  # Numba's compiler recursed too deep on this graph
             return self._use_vm(t0, "vm")
@@ -244,6 +270,11 @@ class Function:
         self.from_cache = bool(kernel.stats.cache_hits)  # machine code loaded from the disk cache
         self.wrapper_source = _wrapper_source(inputs, outs, lowering, self._single)
         consts = tuple(c.value for c in lowering.const_args)
+        # the workspace of large intermediates (codegen.ARENA_MIN_ENTRIES), kept between calls:
+        # of fixed size for static shapes (passed like a constant), else grown by the wrapper
+        self._ws = np.empty(0)
+        if arena and not lowering.dim_names:
+            consts += (np.empty(int(eval(arena, {"_i": int}))),)  # noqa: S307  (sizes and + * only)
         namespace = {
             "_entry": self._entry,
             "_NA": _NA,
@@ -257,6 +288,7 @@ class Function:
             "_result_types": tuple(np.dtype(o.dtype).type for o in outs),
             "_dtypes": tuple(np.dtype(v.dtype) for v in inputs),
             "_float": float,
+            "_np_empty": np.empty,
         }
         exec(compile(self.wrapper_source, "<symdiff wrapper>", "exec"), namespace)
         call = namespace["call"]
@@ -491,6 +523,14 @@ def _wrapper_source(inputs, outputs, lowering: Lowering, single: bool) -> str:
                     lines.append(f"    {dn} = s[{j}]")
                     bound.add(dn)
     args = [f"a{k}" for k in range(len(inputs))] + [f"_consts[{j}]" for j in range(len(lowering.const_args))]
+    arena = lowering.arena_size()
+    if arena and lowering.dim_names:  # the workspace, grown to this call's sizes when too small
+        lines.append(f"    need = {arena}")
+        lines.append("    ws = self._ws")
+        lines.append("    if ws.shape[0] < need: ws = self._ws = _np_empty(need)")
+        args.append("ws")
+    elif arena:
+        args.append(f"_consts[{len(lowering.const_args)}]")
     args += list(lowering.dim_names.values())
     lines.append("    try:")
     lines.append(f"        r = _entry({', '.join(args)})")
@@ -524,6 +564,8 @@ def _array_call(entry, fallback, inputs, outputs, lowering: Lowering, consts: tu
     results it converts (0-d float32 outputs)."""
     form = _RESULT_FORMS.get(_result_expr(outputs, single))
     if ArrayCall is None or form is None or any(v.ndim == 0 and v.dtype != np.float64 for v in inputs):
+        return None
+    if lowering.arena_size() and lowering.dim_names:  # the wrapper sizes the workspace
         return None
     dims = list(lowering.dim_names)
     specs = tuple(None if v.ndim == 0 else

@@ -6,7 +6,9 @@ numerics (overflow-free sigmoid and softplus, NaN-propagating max) live in one p
 import math
 
 import numpy as np
-from numba import njit
+
+from . import cache as _cache  # noqa: F401  (first: the safe cache locator, before any cache=True function)
+from numba import njit  # noqa: E402
 
 from .fastmath import _exp, _log, _log1p, _tanh
 
@@ -107,6 +109,25 @@ def _dot(a, b):
 
 
 @njit(cache=True)
+def _dot_into(a, b, out):
+    """``np.dot(a, b)`` written into ``out`` (a C-contiguous workspace region)."""
+    np.dot(a, b, out)
+    return out
+
+
+@njit(cache=True)
+def _carve(ws, offset, shape):
+    """A C-contiguous array of ``shape`` on ``ws[offset:]`` (the kernel's workspace, see
+    codegen.ARENA_MIN_ENTRIES); a new array if the workspace is too small (never out of bounds)."""
+    size = 1
+    for d in shape:
+        size *= d
+    if offset + size > ws.shape[0]:
+        return np.empty(shape, ws.dtype)
+    return ws[offset:offset + size].reshape(shape)
+
+
+@njit(cache=True)
 def _outer(a, b):
     return np.outer(a, b)
 
@@ -168,7 +189,7 @@ def _empty(shape, dtype):
 
 
 __all__ = [
-    "_i", "_dot", "_outer", "_reshape", "_bmm33", "_bmm23", "_bmm32", "_transpose", "_first", "_filled", "_empty",
+    "_i", "_dot", "_dot_into", "_carve", "_outer", "_reshape", "_bmm33", "_bmm23", "_bmm32", "_transpose", "_first", "_filled", "_empty",
     "_exp", "_tanh", "_log", "_log1p", "_maximum", "_minimum", "_sigmoid", "_softplus", "_sigmoid_libm",
     "_softplus_libm", "_softmax_rows",
     "_logsumexp_rows", "_log_softmax_rows",
@@ -180,9 +201,12 @@ __all__ += _special_names
 
 # LAPACK helpers of the linear-algebra ops, called as _decomp._inv(...) (symdiff/ops/decomp.py)
 from ..ops import decomp as _decomp  # noqa: E402
+from .lazyjit import bind as _bind  # noqa: E402
+_bind(_decomp)  # its helpers become Numba dispatchers now (symdiff/compiler/lazyjit.py)
 __all__.append("_decomp")
 
 # scan, shift and argmax helpers of the statistics ops, called as _statistics._cumsum3(...)
 # (symdiff/ops/statistics.py)
 from ..ops import statistics as _statistics  # noqa: E402
+_bind(_statistics)
 __all__.append("_statistics")

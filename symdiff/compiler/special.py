@@ -27,6 +27,7 @@ zero gives inf/NaN as in NumPy instead of raising.
 import math
 
 import numpy as np
+from . import cache as _cache  # noqa: F401  (first: the safe cache locator)
 from numba import njit
 
 _SQRT1_2 = 0.7071067811865476

@@ -34,7 +34,6 @@ from __future__ import annotations
 from collections import namedtuple
 
 import numpy as np
-from numba import njit
 
 from .. import patterns
 from ..batching import lift
@@ -42,6 +41,7 @@ from ..errors import GradError, ShapeError
 from ..graph import Node, as_node
 from ..types import broadcast_shapes, concrete_shape, format_shape, result_dtype
 from .base import Op
+from ..compiler.lazyjit import LazyAttribute, njit  # Numba is imported when a kernel needs these
 
 __all__ = [
     "solve", "inv", "det", "slogdet", "cholesky", "eigh", "eigvalsh", "svd", "svdvals", "qr",
@@ -992,12 +992,13 @@ def _eigh_vectors(a, out):
     _put(np.linalg.eigh(np.ascontiguousarray(a))[1], out)
 
 
-try:  # Numba's values-only SVD (JOBZ='N'), what np.linalg.norm(a, 2) uses; internal, so guarded
-    from numba.np.linalg import _compute_singular_values as _singular_values
-except ImportError:  # pragma: no cover - other Numba versions: the full SVD's values
-    @njit(cache=True)
-    def _singular_values(a):
-        return np.linalg.svd(a, False)[1]
+@njit(cache=True)
+def _full_svd_values(a):  # other Numba versions: the full SVD's values
+    return np.linalg.svd(a, False)[1]
+
+
+# Numba's values-only SVD (JOBZ='N'), what np.linalg.norm(a, 2) uses; internal, so guarded
+_singular_values = LazyAttribute("numba.np.linalg", "_compute_singular_values", _full_svd_values)
 
 
 @njit(cache=True)

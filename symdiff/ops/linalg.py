@@ -43,6 +43,9 @@ class Matmul(Op):
         a, b = node.inputs
         x, y = (arg if v.dtype == node.dtype else f"{arg}.astype(np.{node.dtype.name})" for arg, v in zip(args, (a, b)))
         if a.ndim <= 2 and b.ndim <= 2:
+            buf = ctx.buffer(node)  # a workspace region for a large intermediate product, or None
+            if buf is not None:
+                return [f"{out} = _dot_into({x}, {y}, {buf})"]
             return [f"{out} = _dot({x}, {y})"]  # np.dot in a disk-cached helper (see compiler/runtime.py)
         # batched matrices whose batch dims are the output's (or absent): flattened to 3-d and run
         # by a disk-cached helper, one BLAS product per matrix (a kernel that assigns matrices

@@ -20,7 +20,6 @@ lowering from them). New op classes are written only where composition would be 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from .. import patterns
 from ..batching import all_batched, shift
@@ -28,6 +27,7 @@ from ..errors import DTypeError, ShapeError, SymdiffError
 from ..graph import Constant, Node, as_node
 from ..types import BOOL, as_dtype, broadcast_shapes, format_shape, normalize_axis, result_dtype
 from .base import Op
+from ..compiler.lazyjit import njit  # Numba is imported when a kernel needs these
 from ..compiler.codegen import size_tuple
 from .elementwise import abs as _abs, cast, equal, greater, not_equal, power, sqrt, where
 from .reduction import Reduce, _reduce, max_, mean, min_, reduced_shape, size, sum_
