@@ -26,6 +26,7 @@ from ..errors import InputError, ShapeError, SymdiffError
 from ..evaluate import as_input_array
 from ..graph import Node, Variable, flatten_outputs
 from ..types import format_shape
+from . import tiered as _tiered
 from .codegen import Lowering
 
 try:  # the optional C extension for calls on ready arguments (setup.py builds it)
@@ -192,29 +193,15 @@ class _Namespace:
         self.__dict__.update(d)
 
 
-def _numba_type(node_or_const, scalar: bool):
-    from .lazyjit import numba
-
-    nb = numba()
-    dt = nb.from_dtype(node_or_const.dtype)
-    if scalar:
-        return dt
-    return nb.types.Array(dt, node_or_const.ndim, "C")
-
-
-def _numba_int64():
-    from .lazyjit import numba
-
-    return numba().types.int64
-
-
 class Function:
     """A compiled graph. Call it with arrays in the order of ``inputs``, or by variable name.
 
     Returns one value per output (a list when ``outputs`` was a list, a dict for a dict): arrays,
     and for 0-d outputs a Python ``float`` (float64 graphs) or ``np.float32`` (float32 graphs).
     Attributes: ``source`` (the generated Numba code), ``wrapper_source`` (the argument checks),
-    ``compile_seconds``, ``from_cache``, ``mode``.
+    ``compile_seconds``, ``from_cache``, ``mode`` (the tier that runs calls: ``"numba"``, ``"vm"``
+    or ``"numpy"``), ``compile_error`` (why a background compile failed, else ``None``).
+    ``wait_compiled(timeout)`` waits for the kernel of a tiered Function (``mode="tiered"``).
 
     When the optional ``_fastcall`` extension is built, calls are taken in C: a function of
     float64 scalars alone passes Python floats straight to a ``cfunc`` twin of its kernel, and
@@ -237,8 +224,8 @@ class Function:
         self.outputs = outs
         names = [v.name for v in inputs]
         self._positions = {n: k for k, n in enumerate(names) if names.count(n) == 1}
-        if mode not in ("auto", "numba", "vm", "numpy"):
-            raise InputError(f"mode must be 'auto', 'numba', 'vm' or 'numpy', got {mode!r}")
+        if mode not in ("auto", "numba", "tiered", "vm", "numpy"):
+            raise InputError(f"mode must be 'auto', 'numba', 'tiered', 'vm' or 'numpy', got {mode!r}")
         t0 = time.perf_counter()
         if mode in ("vm", "numpy"):
             return self._use_vm(t0, mode)
@@ -246,23 +233,36 @@ class Function:
         # the VM runs a loop's body with NumPy once per step: graphs with loops get a larger budget
         limit = max_jit_lines() * (LOOP_LINES_FACTOR if _has_loops(lowering.order) else 1)
         # every node that is not inlined takes at least one line: a cheap bound before writing them
-        if mode == "auto" and lowering.min_lines() > limit:
+        auto = mode in ("auto", "tiered")
+        if auto and lowering.min_lines() > limit:
             return self._use_vm(t0, "vm")
         source = lowering.source()
-        if mode == "auto" and source.count("\n") > limit:
+        if auto and source.count("\n") > limit:
             return self._use_vm(t0, "vm")
         fast = _scalar_fast_path(inputs, outs, lowering, source)
         if fast:
             source += _scalar_cfunc_source(len(inputs), len(outs))
+        self.compile_error = None  # why a background compile (mode="tiered") failed, if it did
+        if mode == "tiered" or (mode == "auto" and _tiered.tiering_enabled()):
+            cached = _tiered.kernel_cached(source_key(source))
+            if cached and "numba" in sys.modules:  # loading it here costs little more than a stat
+                pass
+            elif cached or _tiered.can_tier():
+                return self._start_tiered(t0, lowering, source, fast, cached)
+        if not self._use_kernel(t0, lowering, source, fast, strict=(mode == "numba")):
+            return self._use_vm(t0, "vm")  # Numba's compiler recursed too deep on this graph
+
+    def _use_kernel(self, t0: float, lowering: Lowering, source: str, fast: bool, strict: bool) -> bool:
+        """Compile (or load from the disk cache) the Numba kernel of ``source`` and make it this
+        Function's call: the generated wrapper, or the C fast call. False when Numba's compiler
+        recursed too deep (and not ``strict``)."""
+        inputs, outs = self.inputs, self.outputs
         arena = lowering.arena_size()
-        sig = tuple(_numba_type(v, v.ndim == 0) for v in inputs) + tuple(
-            _numba_type(c, False) for c in lowering.const_args
-        ) + ((_numba_type(np.empty(0), False),) if arena else ()) + (_numba_int64(),) * len(lowering.dim_names)
-        module = _compile_kernel(source, sig, strict=(mode == "numba"))
-        if module is None:  # Numba's compiler recursed too deep on this graph
-            return self._use_vm(t0, "vm")
+        sig = _tiered.signature(_tiered.signature_spec(inputs, lowering))
+        module = _compile_kernel(source, sig, strict=strict)
+        if module is None:
+            return False
         kernel = module.kernel
-        self.mode = "numba"
         self.source = source
         self._kernel = kernel
         self._entry = kernel.overloads[sig].entry_point
@@ -300,9 +300,50 @@ class Function:
             call = _array_call(self._entry, wrapper, inputs, outs, lowering, consts, self._single) or call
         if self._keys is not None:  # dict outputs: the wrapper's list, keyed by the output names
             call = _dict_call(wrapper, self._keys)
+        self.mode = "numba"
+        self._call = None
         # Python looks special methods up on the type: the C call (or the generated wrapper)
         # becomes __call__ of a one-off subclass, so a call is one frame, not two
         self.__class__ = type("Function", (Function,), {"__call__": call, "__module__": __name__})
+        return True
+
+    # -- tiered execution (compiler/tiered.py) -----------------------------------------------
+    def _start_tiered(self, t0: float, lowering: Lowering, source: str, fast: bool, cached: bool) -> None:
+        """Answer calls on the NumPy virtual machine while a child process compiles the kernel
+        (or, when the disk cache holds it, a thread of this process loads it)."""
+        spec = _tiered.signature_spec(self.inputs, lowering)
+        self._background = (_tiered.BackgroundLoad if cached else _tiered.BackgroundCompile)(source, spec)
+        self._pending = (lowering, source, fast)
+        self._use_vm(t0, "numpy")
+        self.kernel_source = source
+        self.__class__ = _TieredFunction
+
+    def _switch_tier(self) -> None:
+        """The child has exited: load its kernel from the cache (or record why not and stay on
+        the virtual machine)."""
+        background, self._background = self._background, None
+        (lowering, source, fast), self._pending = self._pending, None
+        error = background.error()
+        self.background_seconds = background.seconds
+        background.close()
+        if error is None:
+            t0 = time.perf_counter()
+            try:
+                if self._use_kernel(t0, lowering, source, fast, strict=True):
+                    return
+            except Exception as exc:  # a kernel that loads nowhere: the VM keeps serving
+                error = f"loading the compiled kernel failed: {type(exc).__name__}: {exc}"
+        self.compile_error = error
+        self.__class__ = Function  # the virtual machine's __call__, without the poll
+
+    def wait_compiled(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds (``None``: no limit) for a background compile
+        (``mode="tiered"``) and switch to its kernel. Returns whether the kernel now serves calls
+        (``self.mode == "numba"``); immediately for Functions that are not tiered."""
+        background = getattr(self, "_background", None)
+        if background is not None and background.wait(timeout):
+            self._switch_tier()
+        return self.mode == "numba"
 
     def _use_vm(self, t0: float, mode: str) -> None:
         """Run this function on the virtual machine instead of a Numba kernel: ``"vm"`` runs
@@ -436,6 +477,17 @@ def _dict_call(wrapper, keys: tuple):
         return dict(zip(keys, wrapper(*args, **kwargs)))
 
     return call
+
+
+def _tiered_call(self, /, *args, **kwargs):
+    """``__call__`` while a background compile runs: poll the child, switch once it is done."""
+    if self._background.done():
+        self._switch_tier()
+        return self(*args, **kwargs)
+    return Function.__call__(self, *args, **kwargs)
+
+
+_TieredFunction = type("Function", (Function,), {"__call__": _tiered_call, "__module__": __name__})
 
 
 class _NumpyProgram:
@@ -585,6 +637,9 @@ def function(inputs: Sequence[Variable], outputs, *, parallel: bool = False, mod
     Numba kernels; ``"vm"`` runs the virtual machine (runs of elementwise ops on one compiled
     interpreter, other ops with NumPy); ``"numpy"`` runs every op with NumPy; ``"auto"``
     (default) uses Numba unless the generated kernels would exceed ``max_jit_lines()`` lines,
-    and the virtual machine otherwise.
+    and the virtual machine otherwise. ``"tiered"`` is ``"auto"`` whose first calls run with
+    NumPy at once while a child process compiles the kernel into the disk cache; the function
+    switches to the kernel when it is ready (``compiler/tiered.py``). With ``SYMDIFF_TIERED=1``
+    in the environment, ``"auto"`` is tiered.
     """
     return Function(inputs, outputs, parallel=parallel, mode=mode)
