@@ -888,16 +888,16 @@ import symdiff as sd
 t1 = time.perf_counter()
 x = sd.tensor("x", (3,))
 f = sd.sum(sd.tanh(x) * x)
-fn = sd.function([x], [f, sd.grad(f, x)])
+fn = sd.function([x], [f, sd.grad(f, x)], mode=sys.argv[1])
 t2 = time.perf_counter()
 fn(np.array([0.5, -1.0, 2.0]))
 t3 = time.perf_counter()
 print("{" + f'"import_s": {t1 - t0}, "build_s": {t2 - t1}, "call_s": {t3 - t2}, "total_s": {t3 - t0}, '
-      f'"from_cache": {str(bool(fn.from_cache)).lower()}' + "}")
+      f'"from_cache": {str(bool(fn.from_cache)).lower()}, "mode": "{fn.mode}"' + "}")
 """
 
 
-def first_result_new_process(repeats=3):
+def first_result_new_process(repeats=3, mode="auto"):
     """``import symdiff`` + build + first call of a tiny f+grad in a new process whose kernel
     cache already holds it (the first run fills the cache): medians over ``repeats`` runs."""
     cache = tempfile.mkdtemp(prefix="symdiff-bench-tiny-")
@@ -905,16 +905,96 @@ def first_result_new_process(repeats=3):
     try:
         runs = []
         for k in range(repeats + 1):
-            proc = subprocess.run([sys.executable, "-c", _TINY], env=env, capture_output=True, text=True, timeout=600)
+            proc = subprocess.run([sys.executable, "-c", _TINY, mode], env=env, capture_output=True, text=True, timeout=600)
             line = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
             if proc.returncode or not line:
                 raise RuntimeError((proc.stderr or "?").strip().splitlines()[-1][:200])
             if k:  # the first run compiled into the empty cache
                 runs.append(json.loads(line[-1]))
         return {key: statistics.median(r[key] for r in runs) for key in ("import_s", "build_s", "call_s", "total_s")} | {
-            "from_cache": all(r["from_cache"] for r in runs)}
+            "from_cache": all(r["from_cache"] for r in runs), "mode": runs[-1]["mode"]}
     finally:
         shutil.rmtree(cache, ignore_errors=True)
+
+
+def _loop_chain_graph():
+    """The loops chain (benchmarks/loops.py): tanh 1000 times with sd.fori_loop, summed, + gradient."""
+    x = sd.tensor("x", (CHAIN_WIDTH,))
+    s = sd.sum(sd.fori_loop(0, CHAIN_DEPTH, lambda i, h: sd.tanh(h), x))
+    return [x], [s, sd.grad(s, x)]
+
+
+def tiered_child_main(spec):
+    """``--_tiered KEY:MODE``: in this new process (empty kernel cache from the environment),
+    time graph + sd.function + first call, then calls on each tier."""
+    key, mode = spec.split(":")
+    D = DATA["f" if key == "loop" else key]()
+    args = sd_args("f" if key == "loop" else key, D)
+    expected = references("f" if key == "loop" else key, D)["NumPy"]
+    expected = expected[0](*expected[1])
+
+    def median_call(fn, k=7):
+        ts = []
+        for _ in range(k):
+            t = perf_counter()
+            fn(*args)
+            ts.append(perf_counter() - t)
+        return statistics.median(ts)
+
+    t0 = perf_counter()
+    ins, outs = _loop_chain_graph() if key == "loop" else sd_graph(key)
+    fn = sd.function(ins, outs, mode=mode)
+    got = fn(*args)
+    out = {"first_s": perf_counter() - t0, "first_mode": fn.mode}
+    check_close(got, expected)
+    out["first_tier_call_s"] = median_call(fn, 3) if fn.mode != "numba" else None
+    if hasattr(fn, "wait_compiled"):
+        fn.wait_compiled(600)
+    out["ready_s"] = perf_counter() - t0
+    check_close(fn(*args), expected)
+    fn(*args)  # the switch happened on the call above
+    out["kernel_call_s"], out["mode"], out["error"] = median_call(fn, 15), fn.mode, getattr(fn, "compile_error", None)
+    print(json.dumps(out))
+    return 0
+
+
+def first_result_tiered(keys=("a", "b", "d", "loop")):
+    """Cold time to first result in new processes with empty caches: mode="numba" (compile in
+    process, as mode="auto" does by default) against mode="tiered"."""
+    res = {}
+    for key in keys:
+        for mode in ("numba", "tiered"):
+            cache = tempfile.mkdtemp(prefix=f"symdiff-bench-tier-{key}-")
+            try:
+                env = dict(os.environ, SYMDIFF_CACHE_DIR=cache)
+                proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--_tiered", f"{key}:{mode}"],
+                                      env=env, capture_output=True, text=True, timeout=900)
+                line = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+                if proc.returncode or not line:
+                    raise RuntimeError((proc.stderr or "?").strip().splitlines()[-1][:200])
+                res[key, mode] = json.loads(line[-1])
+            finally:
+                shutil.rmtree(cache, ignore_errors=True)
+    return res
+
+
+def tiered_table(res, rows):
+    """The tiered execution table (``first_result_tiered``'s numbers)."""
+    jax = {r["key"]: r["fw_compile_s"].get("JAX") for r in rows}
+    jax["loop"] = None
+    lines = ["| cold, new process (graph + function + first call) | mode=numba | mode=tiered: first result | "
+             "first-tier call | kernel ready after | kernel call (tiered / numba) | JAX first call |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for key in dict.fromkeys(k for k, _ in res):
+        nb, ti = res.get((key, "numba")), res.get((key, "tiered"))
+        if nb is None or ti is None:
+            continue
+        title = "loops chain: fori_loop tanh x1000 f+grad" if key == "loop" else TITLES[key]
+        lines.append(f"| {key} ({title}) | {fmt_time(nb['first_s'])} | {fmt_time(ti['first_s'])} ({ti['first_mode']}) | "
+                     f"{fmt_time(ti['first_tier_call_s'])} | {fmt_time(ti['ready_s'])} | "
+                     f"{fmt_time(ti['kernel_call_s'])} / {fmt_time(nb['kernel_call_s'])} ({ti['mode']}) | "
+                     f"{fmt_time(jax.get(key))} |")
+    return "\n".join(lines)
 
 
 def first_result_table(rows, tiny):
@@ -929,10 +1009,10 @@ def first_result_table(rows, tiny):
         jax_s = r["fw_compile_s"].get("JAX")
         lines.append(f"| cold build {r['key']} ({r['title'].split(':')[0]}): differentiate + compile | {fmt_time(sd_s)} | "
                      f"{fmt_time(jax_s)} | < {goals[r['key']]:g} s: {'ok' if sd_s < goals[r['key']] else 'MISSED'} |")
-    if tiny is not None:
-        lines.append(f"| new process, cached tiny f+grad: import {fmt_time(tiny['import_s'])} + build "
-                     f"{fmt_time(tiny['build_s'])} + first call {fmt_time(tiny['call_s'])} | {fmt_time(tiny['total_s'])} | - | "
-                     f"< 0.5 s: {'ok' if tiny['total_s'] < 0.5 else 'MISSED'} (from_cache={tiny['from_cache']}) |")
+    for mode, t in (tiny or {}).items():
+        lines.append(f"| new process, cached tiny f+grad, mode={mode}: import {fmt_time(t['import_s'])} + build "
+                     f"{fmt_time(t['build_s'])} + first call {fmt_time(t['call_s'])} | {fmt_time(t['total_s'])} | - | "
+                     f"< 0.5 s: {'ok' if t['total_s'] < 0.5 else 'MISSED'} (first call on {t['mode']}, from_cache={t['from_cache']}) |")
     return "\n".join(lines)
 
 
@@ -1195,9 +1275,12 @@ def main(argv=None):
                    help="skip the new-process measurements (cold compile in a new process, warm load)")
     p.add_argument("--no-frameworks", action="store_true", help="skip JAX / PyTorch / PyTensor even if importable")
     p.add_argument("--_child", help=argparse.SUPPRESS)
+    p.add_argument("--_tiered", help=argparse.SUPPRESS)
     opts = p.parse_args(argv)
     if opts._child:
         return child_main(opts._child)
+    if opts._tiered:
+        return tiered_child_main(opts._tiered)
 
     keys = BASE + HESS
     if opts.only:
@@ -1244,11 +1327,18 @@ def main(argv=None):
     tiny = None
     if not opts.no_subprocess:
         try:
-            tiny = first_result_new_process()
+            tiny = {m: first_result_new_process(mode=m) for m in ("auto", "tiered")}
         except Exception as exc:
             print(f"error new-process first result: {short_error(exc)}")
     print(first_result_table(rows, tiny))
     print()
+    if not opts.no_subprocess:
+        try:
+            tiered_keys = [k for k in ("a", "b", "d") if k in keys] + (["loop"] if "f" in keys else [])
+            print(tiered_table(first_result_tiered(tiered_keys), rows))
+        except Exception as exc:
+            print(f"error tiered first result: {short_error(exc)}")
+        print()
     if SYNTHETIC:
         print("note: scikit-learn is not installed: synthetic data of the same shapes replaced "
               + ", ".join(sorted(set(SYNTHETIC))) + " (the same work per call; the values differ)")
