@@ -321,7 +321,13 @@ class Function:
     def _switch_tier(self) -> None:
         """The child has exited: load its kernel from the cache (or record why not and stay on
         the virtual machine)."""
-        background, self._background = self._background, None
+        with _tiered.switch_lock:  # calls from several threads: one of them switches
+            background, self._background = getattr(self, "_background", None), None
+            if background is None:
+                return
+            self._switch_locked(background)
+
+    def _switch_locked(self, background) -> None:
         (lowering, source, fast), self._pending = self._pending, None
         error = background.error()
         self.background_seconds = background.seconds
@@ -481,9 +487,11 @@ def _dict_call(wrapper, keys: tuple):
 
 def _tiered_call(self, /, *args, **kwargs):
     """``__call__`` while a background compile runs: poll the child, switch once it is done."""
-    if self._background.done():
+    background = self._background
+    if background is None or background.done():
         self._switch_tier()
-        return self(*args, **kwargs)
+        if type(self) is not _TieredFunction:  # switched (to the kernel, or to the plain VM call)
+            return self(*args, **kwargs)
     return Function.__call__(self, *args, **kwargs)
 
 

@@ -40,6 +40,7 @@ import numpy as np
 TIERED_ENV = "SYMDIFF_TIERED"
 _live: "weakref.WeakSet[BackgroundCompile]" = weakref.WeakSet()
 _lock = threading.Lock()
+switch_lock = threading.RLock()  # held while a Function switches tiers
 
 
 def tiering_enabled() -> bool:
