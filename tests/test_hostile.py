@@ -167,15 +167,17 @@ warnings.simplefilter("always")
 import numpy as np
 import symdiff as sd
 base = sys.argv[1]
-sys.path.insert(0, os.path.join(base, "E"))
-import plainmod
-print("plain", plainmod.g(1.0))
 M = sd.tensor("M", (3, 3))
 x = sd.tensor("x", (3,))
 for k in range(5):
     os.environ["SYMDIFF_CACHE_DIR"] = os.path.join(base, f"D{k}")
     f = sd.function([M, x], M @ x * (2.0 + k) + 1.0)
     print(k, f(np.eye(3), np.arange(3.0)).tolist())
+# after symdiff made NUMBA_CACHE_DIR (0700): Numba makes it itself under the umask above (0775),
+# and symdiff (imported lazily, at its first kernel) then rightly refuses the group-writable parent
+sys.path.insert(0, os.path.join(base, "E"))
+import plainmod
+print("plain", plainmod.g(1.0))
 """
 
 
