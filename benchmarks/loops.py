@@ -34,12 +34,13 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from numba import njit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import symdiff as sd  # noqa: E402
 import symdiff.numpy as snp  # noqa: E402
+
+from bench import nb_chain  # noqa: E402  (row f's hand-written Numba: stores the intermediates, runs the chain rule back)
 
 _spec = importlib.util.spec_from_file_location("lstm_example", ROOT / "examples" / "lstm.py")
 LSTM = importlib.util.module_from_spec(_spec)
@@ -62,21 +63,6 @@ def have(name: str) -> bool:
 
 
 # -- chain -----------------------------------------------------------------------------------
-@njit(cache=True)
-def nb_chain(x, depth):
-    n = x.shape[0]
-    H = np.empty((depth + 1, n))
-    H[0] = x
-    for k in range(depth):
-        for i in range(n):
-            H[k + 1, i] = np.tanh(H[k, i])
-    g = np.ones(n)
-    for k in range(depth, 0, -1):
-        for i in range(n):
-            g[i] *= 1.0 - H[k, i] * H[k, i]
-    return H[depth].sum(), g
-
-
 CHAIN_BUILD = f"""
 import time; t0 = time.perf_counter()
 import numpy as np, symdiff as sd
@@ -207,14 +193,11 @@ def lstm_rows(repeat: int) -> list:
 
 # -- RK4 -------------------------------------------------------------------------------------
 def rk4_rows(repeat: int) -> list:
-    from tests.test_loops import rk4_trajectory_loss
+    from tests.test_loops import rk4_problem, rk4_trajectory_loss
 
     steps, dt = 1000, 0.01
-    rng = np.random.default_rng(4)
-    u0v, pv = np.array([1.0, 0.5]), np.array([1.1, 0.4, 0.4, 0.1])
-    target = np.abs(rng.normal(size=(steps, 2))) + 0.5
-    u0, p, tg = sd.vector("u0", 2), sd.vector("p", 4), sd.matrix("target", steps, 2)
-    loss = rk4_trajectory_loss(snp, sd.lax, u0, p, tg, dt, steps)
+    values, (u0, p, tg), loss = rk4_problem(steps, dt)
+    u0v, pv, target = values["u0"], values["p"], values["target"]
     F = sd.function([u0, p, tg], [loss, sd.grad(loss, p)])
     row = {"workload": "RK4 Lotka-Volterra, 1000 steps, loss + grad wrt 4 params",
            "symdiff": median_time(F, repeat, u0v, pv, target)}

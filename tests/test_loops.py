@@ -264,13 +264,19 @@ class _NumpyLax:
         return c, np.array(ys)
 
 
+def rk4_problem(steps: int = 1000, dt: float = 0.01):
+    """The ODE problem of the test and of benchmarks/loops.py: values, variables and the loss."""
+    rng = np.random.default_rng(4)
+    values = {"u0": np.array([1.0, 0.5]), "p": np.array([1.1, 0.4, 0.4, 0.1]),
+              "target": np.abs(rng.normal(size=(steps, 2))) + 0.5}
+    u0, p, tg = sd.vector("u0", 2), sd.vector("p", 4), sd.matrix("target", steps, 2)
+    return values, (u0, p, tg), rk4_trajectory_loss(snp, sd.lax, u0, p, tg, dt, steps)
+
+
 def test_rk4_lotka_volterra_gradient_wrt_parameters():
     steps, dt = 1000, 0.01
-    rng = np.random.default_rng(4)
-    u0v, pv = np.array([1.0, 0.5]), np.array([1.1, 0.4, 0.4, 0.1])
-    target = np.abs(rng.normal(size=(steps, 2))) + 0.5
-    u0, p, tg = sd.vector("u0", 2), sd.vector("p", 4), sd.matrix("target", steps, 2)
-    loss = rk4_trajectory_loss(snp, sd.lax, u0, p, tg, dt, steps)
+    values, (u0, p, tg), loss = rk4_problem(steps, dt)
+    u0v, pv, target = values["u0"], values["p"], values["target"]
     gp = sd.grad(loss, p)
     F = sd.function([u0, p, tg], [loss, gp], mode="numba")
     lv, gv = F(u0v, pv, target)
