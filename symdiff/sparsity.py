@@ -55,6 +55,12 @@ def _size(shape) -> int:
     return patterns.size(shape)
 
 
+def _constant_bytes(node: Node) -> int:
+    """The bytes of the constant arrays in the graph of ``node`` (what a kernel of it reads
+    besides its inputs)."""
+    return sum(int(np.asarray(n.value).nbytes) for n in toposort([node]) if isinstance(n, Constant))
+
+
 def dependency_patterns(outputs, x: Node, dims: Mapping | None = None,
                         max_nnz: int | None = None) -> list[sp.csr_matrix]:
     """For each output, a sparse 0/1 matrix (rows: its entries, columns: entries of ``x``, both in
@@ -307,12 +313,21 @@ class _Plan:
         seeds[self.colours, np.arange(nx)] = 1.0
         seeds = seeds.reshape((k, *concrete_shape(x.shape, dims)))
         v = _seed(x, "v")
+        product = grad(g, x, seed=v)
+        seed_var = Variable("_seeds", (k, *x.shape), x.dtype)
+        as_input = simplify(vmap(product, v, seed_var))
+        # the seed matrix fed as an input: the kernel reads its one array at shifted positions
+        # (named dims need it). With static shapes it may instead be a constant, which
+        # ``simplify`` folds into the graph: that pays when the folding removes work (seeds
+        # times a constant matrix), but for a stencil it turns the seeds into several
+        # seed-shaped constants (v[1:], v[:-1], 2 v ...), each streamed through the kernel at
+        # every call (Rosenbrock: 3 of them, 15-30% of its time). Keep whichever graph holds
+        # fewer constant bytes, counting the fed seed matrix.
+        self.seed_var, self.seeds, self.compressed = seed_var, seeds, as_input
         if all(isinstance(d, int) for d in x.shape):
-            self.seed_var, self.seeds, batch = None, None, Constant(seeds)
-        else:  # named dims: the seed matrix is fed as an input
-            self.seed_var, self.seeds = Variable("_seeds", (k, *x.shape), x.dtype), seeds
-            batch = self.seed_var
-        self.compressed = simplify(vmap(grad(g, x, seed=v), v, batch))
+            folded = simplify(vmap(product, v, Constant(seeds)))
+            if _constant_bytes(folded) <= _constant_bytes(as_input) + seeds.nbytes:
+                self.seed_var, self.seeds, self.compressed = None, None, folded
         # the non-zeros, picked out of S^T H inside the same graph (and the same kernel); a star
         # colouring reads some entries twice (H[i, j] and H[j, i]), which gather does not allow;
         # an acyclic colouring returns S^T H itself, solved by substitution after the call
@@ -364,7 +379,8 @@ class SparseHessian:
     first call): ``pattern`` (boolean CSR, rows/columns are entries of ``x`` in C order),
     ``colours`` and ``n_colours`` (the colouring), ``colouring`` (its kind: ``"distance2"``,
     ``"star"`` or ``"acyclic"``), ``compressed`` (the graph node computing ``S^T H``: one batched
-    Hessian-vector product per colour).
+    Hessian-vector product per colour; the seed matrix ``S`` is a constant of it or, where that
+    reads less, an input: ``seed_inputs`` gives its value).
 
     ``H(values)`` (or ``H.evaluate(values)``), with ``values`` mapping variables (or names) to
     arrays as in ``sd.evaluate``, returns a ``scipy.sparse.csr_matrix`` of shape
@@ -382,6 +398,7 @@ class SparseHessian:
                                f"got {colouring!r}")
         self.f, self.x, self.compiled, self.colouring_method = f, x, compiled, colouring
         self._variables = None
+        self._fast = None  # (compiled, plan, fn, x, seeds) once compiled, for static shapes
         self.gradient = grad(f, x)
         self._plans: dict[tuple, _Plan] = {}
         self._static = all(isinstance(d, int) for d in x.shape) and all(
@@ -426,6 +443,13 @@ class SparseHessian:
         return self._only_plan().compressed
 
     @property
+    def seed_inputs(self) -> dict:
+        """``{seed variable: seed matrix}`` to add to the values when evaluating ``compressed``
+        yourself (the seed matrix is an input of that graph when it is cheaper so), else ``{}``."""
+        plan = self._only_plan()
+        return {} if plan.seed_var is None else {plan.seed_var: plan.seeds}
+
+    @property
     def nnz(self) -> int:
         return self.pattern.nnz
 
@@ -438,15 +462,29 @@ class SparseHessian:
         return self._plan({} if self._static else dims), bound
 
     def _data(self, values: Mapping) -> tuple[_Plan, np.ndarray]:
+        fast = self._fast
+        if fast is not None and fast[0] is self.compiled:  # static, compiled, x the one variable
+            _, plan, fn, x, seeds = fast
+            xv = values[x] if x in values else values.get(x.name)
+            if xv is not None:  # the compiled function checks it
+                return plan, fn(xv) if seeds is None else fn(seeds, xv)
         if self._static and self.compiled is not False:
             # fast path: the compiled function checks its own arguments
             plan = self._only_plan()
-            try:
-                args = [values[v] if v in values else values[v.name] for v in plan.variables]
+            if fast is None:
+                fn = plan.compile(self.compiled)
+                rest = [v for v in plan.variables if v is not plan.seed_var]
+                if len(rest) == 1 and rest[0] is self.x and plan.variables[-1] is self.x:
+                    seeds = plan.seeds if plan.seed_var is not None else None
+                    self._fast = (self.compiled, plan, fn, self.x, seeds)
+            try:  # (a constant Hessian's function takes no x: bind_inputs checks its shape)
+                args = [plan.seeds if v is plan.seed_var else values[v] if v in values else values[v.name]
+                        for v in plan.variables]
             except KeyError:
                 pass  # let bind_inputs name what is missing
             else:
-                return plan, plan.compile(self.compiled)(*args)
+                if self.x in plan.variables:
+                    return plan, plan.compile(self.compiled)(*args)
         plan, bound = self._bind(values)
         return plan, plan.data(bound, self.compiled)
 

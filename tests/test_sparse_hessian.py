@@ -79,11 +79,13 @@ def test_compiled_sparse_hessian(run):
     H = sd.hessian(rosenbrock(x), x, sparse=True)
     H.compiled = run.backend == "numba"
     xv = RNG.normal(size=n)
-    compressed = run(H.compressed, {x: xv})          # the compressed graph through each backend
+    seeds = H.seed_inputs                             # the seed matrix, an input of this stencil's graph
+    assert len(seeds) == 1 and next(iter(seeds.values())).shape == (3, n)
+    compressed = run(H.compressed, {x: xv, **seeds})  # the compressed graph through each backend
     assert compressed.shape == (3, n)
     assert abs(H({x: xv}) - rosenbrock_hessian(xv)).max() < 1e-9
     # the non-zeros come straight out of one graph (gather inside the kernel), keyed by node or name
-    data = run(H._only_plan().nonzeros, {x: xv})
+    data = run(H._only_plan().nonzeros, {x: xv, **seeds})
     np.testing.assert_array_equal(H.data({"x": xv}), data)
     np.testing.assert_allclose(data, np.asarray(rosenbrock_hessian(xv)[H.pattern.nonzero()]).ravel(), rtol=1e-12)
     with pytest.raises(sd.InputError, match="x"):
@@ -178,3 +180,52 @@ def test_sparse_hessian_errors():
         sd.hessian(sd.exp(x), x, sparse=True)
     with pytest.raises(sd.GradError, match="one variable"):
         sd.hessian(sd.sum(x), [x, x], sparse=True)
+
+
+_PAIRS = np.random.default_rng(11).integers(0, 16, size=(2, 20))
+COMPILED_CASES = {
+    "banded": lambda x: sd.sum((x[2:] - x[:-2]) ** 2 * x[1:-1]) + sd.sum(sd.exp(x)),
+    "arrowhead": lambda x: sd.sum(x[0] * sd.sin(x)) + sd.sum(x ** 4),
+    "blocks": lambda x: sd.sum(sd.logsumexp(x.reshape(4, 4), axis=1)),
+    "random": lambda x: sd.sum(sd.sin(x[_PAIRS[0]] * x[_PAIRS[1]])),
+    "constant_coefficients": lambda x: sd.sum(sd.constant(np.linspace(1, 2, 15)) * x[1:] * x[:-1]) + sd.sum(3 * x ** 2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMPILED_CASES))
+def test_compiled_values_match_dense(name):
+    """The compiled values path (seed matrix fed as an input or folded as a constant, whichever
+    reads fewer bytes) against the dense Hessian and central differences of the gradient."""
+    from symdiff.sparsity import _constant_bytes
+
+    n = 16
+    x = sd.tensor("x", (n,))
+    f = COMPILED_CASES[name](x)
+    H = sd.hessian(f, x, sparse=True)
+    plan = H._only_plan()
+    assert (plan.seed_var is None) == (not H.seed_inputs)
+    if name == "constant_coefficients":  # a constant Hessian: folding the seeds removes all the work
+        assert plan.seed_var is None and _constant_bytes(plan.compressed) > 0
+    xv = RNG.normal(size=n)
+    dense = sd.evaluate(sd.hessian(f, x), {x: xv})
+    for _ in range(2):                # the first call compiles, the second takes the cached fast path
+        np.testing.assert_allclose(H({x: xv}).toarray(), dense, rtol=1e-10, atol=1e-10)
+    np.testing.assert_array_equal(H.data({"x": xv}), H.data({x: xv}))
+    g = sd.function([x], sd.grad(f, x), mode="numpy")
+    eps = 1e-6
+    fd = np.stack([(g(xv + eps * e) - g(xv - eps * e)) / (2 * eps) for e in np.eye(n)], axis=1)
+    np.testing.assert_allclose(H({x: xv}).toarray(), fd, rtol=1e-5, atol=1e-5)
+    with pytest.raises(sd.ShapeError):
+        H.data({x: xv[:-1]})          # the cached fast path still checks the shape
+    H.compiled = False                # switching to NumPy after compiling: the same values
+    np.testing.assert_allclose(H.data({x: xv}), H.data({"x": xv}), rtol=0, atol=0)
+    np.testing.assert_allclose(H({x: xv}).toarray(), dense, rtol=1e-10, atol=1e-10)
+
+
+def test_compiled_values_named_dims():
+    x = sd.tensor("x", ("n",))
+    f = rosenbrock(x)
+    H = sd.hessian(f, x, sparse=True)
+    for n in (7, 30):
+        xv = RNG.normal(size=n)
+        np.testing.assert_allclose(H({"x": xv}).toarray(), rosenbrock_hessian(xv).toarray(), rtol=1e-11, atol=1e-9)
