@@ -473,6 +473,51 @@ class SparseHessian:
 # ---------------------------------------------------------------------------------------------
 # The sparse Jacobian object
 # ---------------------------------------------------------------------------------------------
+# Seconds of Numba compile time per generated kernel line, measured on the ADBench BA Jacobian
+# (463-515 lines, 26-33 s cold on a 2-core machine; docs/sparse.md), and how far over the
+# automatic jit budget a sparse Jacobian may still switch to Numba (as graphs with loops do).
+COMPILE_SECONDS_PER_LINE = 0.06
+SPARSE_LINES_FACTOR = 4
+
+
+class _VMThenNumba:
+    """A sparse Jacobian's values on the virtual machine until the time spent there reaches the
+    estimated Numba compile time, then compiled with Numba (the "ski rental" rule).
+
+    ``sd.function``'s automatic mode sends graphs over the jit budget to the VM, which is right
+    for a function called a few times but not for a Jacobian called hundreds of times inside an
+    optimiser (the BA Jacobian: 7x slower per call there). Compiling at once would cost 30 s even
+    for a problem whose calls take a millisecond; waiting until the VM has cost as much as the
+    compile never spends more than twice the better of the two choices, whatever the number of
+    calls. Kernels over ``SPARSE_LINES_FACTOR`` times the budget stay on the VM."""
+
+    def __init__(self, plan: "_JacobianPlan", vm: Callable):
+        from .compiler.codegen import Lowering
+        from .compiler.function import max_jit_lines
+
+        self.plan, self.vm, self.mode, self.spent = plan, vm, "vm", 0.0
+        lowering = Lowering(plan.variables, [plan.nonzeros])
+        limit = SPARSE_LINES_FACTOR * max_jit_lines()
+        self.lines = lowering.min_lines()
+        if self.lines <= limit:
+            self.lines = lowering.source().count("\n")
+        self.budget = self.lines * COMPILE_SECONDS_PER_LINE if self.lines <= limit else float("inf")
+
+    def __call__(self, *arrays):
+        import time
+
+        if self.spent >= self.budget:
+            from .compiler import function
+
+            fn = function(self.plan.variables, self.plan.nonzeros, mode="numba")
+            self.plan.fn, self.mode = fn, "numba"   # later calls go straight to the kernel
+            return fn(*arrays)
+        t0 = time.perf_counter()
+        out = self.vm(*arrays)
+        self.spent += time.perf_counter() - t0
+        return out
+
+
 class _JacobianPlan(_Plan):
     """A ``_Plan`` for ``dy/dx``: the pattern, a row or column colouring and the compressed graph
     (``k`` batched VJPs for rows, ``k`` batched JVPs for columns); compiling and evaluating are
@@ -526,6 +571,15 @@ class _JacobianPlan(_Plan):
         self.shape = (ny, nx)
         self.fn = None
 
+    def compile(self, compiled: bool | str | None) -> Callable:
+        """``_Plan.compile``; with ``compiled=None``, a kernel that ``sd.function`` sends to the VM
+        switches to Numba once the VM has cost the estimated compile time (``_VMThenNumba``)."""
+        if self.fn is None:
+            fn = super().compile(compiled)
+            if compiled is None and getattr(fn, "mode", None) == "vm":
+                self.fn = _VMThenNumba(self, fn)
+        return self.fn
+
 
 class SparseJacobian:
     """The Jacobian ``dy/dx`` as a sparse matrix, from ``jacobian(y, x, sparse=True)``.
@@ -535,8 +589,10 @@ class SparseJacobian:
     (``"rows"``: ``k`` vector-Jacobian products give ``S^T J``; ``"columns"``: ``k``
     Jacobian-vector products give ``J S``: whichever needs fewer colours), ``colours`` and
     ``n_colours``, ``compressed`` (the graph node of the ``k`` batched products). ``compiled``:
-    ``None`` compiles with ``sd.function`` (its automatic mode), a mode name (``"numba"``) forces
-    one, ``False`` evaluates with NumPy.
+    ``None`` compiles with ``sd.function``'s automatic mode, except that a kernel over its jit
+    budget (up to 4x) runs on the virtual machine only until the time spent there reaches the
+    estimated Numba compile time, then is compiled with Numba (``mode`` says which runs now); a
+    mode name (``"numba"``, ``"vm"``) forces one, ``False`` evaluates with NumPy.
 
     ``J(values)`` returns a ``scipy.sparse.csr_matrix``; ``J.data(values)`` the non-zeros aligned
     with ``pattern`` (one compiled call: products and read-back in one kernel).
@@ -580,6 +636,15 @@ class SparseJacobian:
     compressed = property(lambda self: self._only_plan().compressed, doc="The compressed product's node.")
     shape = property(lambda self: self._only_plan().shape, doc="(y.size, x.size)")
     nnz = property(lambda self: self.pattern.nnz, doc="The number of structural non-zeros.")
+
+    @property
+    def mode(self) -> str | None:
+        """How the values are computed now: ``"numba"``, ``"vm"``, ``"numpy"`` (``sd.function``'s
+        modes), ``"evaluate"`` (``compiled=False``), or ``None`` before the first call."""
+        fn = self._only_plan().fn
+        if fn is None:
+            return None
+        return getattr(fn, "mode", "evaluate")
 
     def _bind(self, values: Mapping) -> tuple[_JacobianPlan, dict]:
         if self._variables is None:

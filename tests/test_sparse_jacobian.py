@@ -179,3 +179,54 @@ def test_least_squares_bundle_adjustment_recovers_the_points():
     np.testing.assert_allclose(res.fun[2 * P:], 1 - b["weights"] ** 2, rtol=1e-14)   # the weight rows
     np.testing.assert_allclose(res.x, b["points"], rtol=0, atol=1e-8)
     assert res.n_colours == 3                                 # one column per point coordinate
+
+
+def _chain_residuals(n=12):
+    x = sd.tensor("x", (n,))
+    r = sd.concatenate([10 * (x[1:] - x[:-1] ** 2) * sd.cos(x[1:]), sd.exp(-x[:-1]) - 1])
+    xv = RNG.normal(size=n)
+    want = sd.evaluate(sd.jacobian(r, x), {x: xv})
+    return x, r, xv, want
+
+
+@pytest.mark.parametrize("per_line, switched", [(1e-12, True), (1e6, False)])
+def test_over_budget_jacobian_moves_from_vm_to_numba_once_vm_time_pays_the_compile(monkeypatch, per_line, switched):
+    """A kernel over the jit budget runs on the VM until the time spent there reaches the estimated
+    compile time (lines x COMPILE_SECONDS_PER_LINE), then on Numba; values agree throughout."""
+    from symdiff import sparsity
+
+    monkeypatch.setenv("SYMDIFF_MAX_JIT_LINES", "12")   # this small kernel is then over budget
+    monkeypatch.setattr(sparsity, "COMPILE_SECONDS_PER_LINE", per_line)
+    x, r, xv, want = _chain_residuals()
+    J = sd.jacobian(r, x, sparse=True)
+    assert J.mode is None
+    np.testing.assert_allclose(J({x: xv}).toarray(), want, rtol=1e-13, atol=1e-13)
+    assert J.mode == "vm"
+    for _ in range(2):
+        np.testing.assert_allclose(J({x: xv}).toarray(), want, rtol=1e-13, atol=1e-13)
+    assert J.mode == ("numba" if switched else "vm")
+    np.testing.assert_allclose(J.data({x: 2 * xv}), sd.SparseJacobian(r, x, compiled=False).data({x: 2 * xv}),
+                               rtol=1e-13, atol=1e-13)
+
+
+def test_far_over_budget_or_forced_modes_never_switch(monkeypatch):
+    from symdiff import sparsity
+
+    monkeypatch.setattr(sparsity, "COMPILE_SECONDS_PER_LINE", 0.0)
+    x, r, xv, want = _chain_residuals()
+    monkeypatch.setenv("SYMDIFF_MAX_JIT_LINES", "1")    # kernel over 4x the budget: the VM stays
+    J = sd.jacobian(r, x, sparse=True)
+    for _ in range(3):
+        np.testing.assert_allclose(J({x: xv}).toarray(), want, rtol=1e-13, atol=1e-13)
+    assert J.mode == "vm" and J._only_plan().fn.budget == float("inf")
+    Jvm = sd.SparseJacobian(r, x, compiled="vm")          # a forced mode is kept
+    for _ in range(3):
+        np.testing.assert_allclose(Jvm({x: xv}).toarray(), want, rtol=1e-13, atol=1e-13)
+    assert Jvm.mode == "vm"
+    Jnp = sd.SparseJacobian(r, x, compiled=False)
+    np.testing.assert_allclose(Jnp({x: xv}).toarray(), want, rtol=1e-13, atol=1e-13)
+    assert Jnp.mode == "evaluate"
+    monkeypatch.delenv("SYMDIFF_MAX_JIT_LINES")         # under the budget: Numba at once
+    Jn = sd.jacobian(r, x, sparse=True)
+    np.testing.assert_allclose(Jn({x: xv}).toarray(), want, rtol=1e-13, atol=1e-13)
+    assert Jn.mode == "numba"
