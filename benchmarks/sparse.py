@@ -254,9 +254,9 @@ def run_ba(name, out, vm=True):
     cached = " (cached)" if J._only_plan().fn.from_cache else ""
     t_sd = best(lambda: J.data({p: pv}))
     if vm:
-        Jvm, _ = ba_symdiff(b, "vm")
-        Jvm.data({p: pv})
-        t_vm = best(lambda: Jvm.data({p: pv}), repeat=3)
+        Jvm, pvm = ba_symdiff(b, "vm")
+        Jvm.data({pvm: pv})
+        t_vm = best(lambda: Jvm.data({pvm: pv}), repeat=3)
         del Jvm
     # the hand-written Numba Jacobian: same pattern, same CSR order
     indptr, indices = ba_pattern(N, M, P, b["cam_idx"], b["pt_idx"])

@@ -85,7 +85,10 @@ def test_both_sides_give_the_same_values(side):
     # rows: column j meets rows a_{j-1}, a_j, b_j and the dense row, so 4 colours (optimal);
     # columns: the dense row meets every column, so 20
     assert J.n_colours == (4 if side == "rows" else 20)
-    assert sd.SparseJacobian(r, x, compiled=False).side == "rows"
+    # both at once: the dense row from 1 VJP, the chain below it from 2 JVPs
+    auto = sd.SparseJacobian(r, x, compiled=False)
+    assert (auto.side, auto.n_colours) == ("bicolour", 3)
+    np.testing.assert_allclose(auto({x: xv}).toarray(), want, rtol=1e-13, atol=1e-13)
 
 
 def test_named_dims_and_compiled_kernel():
@@ -230,3 +233,57 @@ def test_far_over_budget_or_forced_modes_never_switch(monkeypatch):
     Jn = sd.jacobian(r, x, sparse=True)
     np.testing.assert_allclose(Jn({x: xv}).toarray(), want, rtol=1e-13, atol=1e-13)
     assert Jn.mode == "numba"
+
+
+def _arrowhead_residuals(n=40):
+    """r_0 = sum(x^2) / 2 + sum(cos x) (a dense row), r_i = x_0 x_i^3 + sin(x_i) for i = 1..n-1
+    (a dense first column and a diagonal), and the closed-form Jacobian."""
+    x = sd.tensor("x", (n,))
+    r = sd.concatenate([sd.reshape(0.5 * sd.sum(x ** 2) + sd.sum(sd.cos(x)), (1,)), x[0] * x[1:] ** 3 + sd.sin(x[1:])])
+    xv = RNG.normal(size=n)
+    want = np.zeros((n, n))
+    want[0] = xv - np.sin(xv)
+    want[1:, 0] = xv[1:] ** 3
+    want[np.arange(1, n), np.arange(1, n)] = 3 * xv[0] * xv[1:] ** 2 + np.cos(xv[1:])
+    return x, r, xv, want
+
+
+@pytest.mark.parametrize("compiled", [None, False])
+def test_bicoloured_arrowhead_jacobian_against_closed_form_fd_and_jax(compiled):
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    n = 40
+    x, r, xv, want = _arrowhead_residuals(n)
+    J = sd.SparseJacobian(r, x, compiled=compiled)
+    assert J.side == "bicolour" and J.n_colours == 3
+    assert J._only_plan().candidates["columns/natural"] == n and J._only_plan().candidates["rows/natural"] == n
+    got = J({x: xv}).toarray()
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+    fun = sd.function([x], r)
+    np.testing.assert_allclose(got, central_differences(fun, xv), rtol=1e-6, atol=1e-7)
+
+    def jres(z):
+        return jnp.concatenate([jnp.reshape(0.5 * jnp.sum(z ** 2) + jnp.sum(jnp.cos(z)), (1,)),
+                                z[0] * z[1:] ** 3 + jnp.sin(z[1:])])
+
+    np.testing.assert_allclose(got, np.asarray(jax.jacfwd(jres)(jnp.asarray(xv))), rtol=1e-13, atol=1e-13)
+    for side in ("rows", "columns"):   # the one-sided colourings give the same values with n products
+        Js = sd.jacobian(r, x, sparse=True, colouring=side)
+        assert Js.n_colours == n
+        np.testing.assert_allclose(Js({x: xv}).toarray(), got, rtol=1e-13, atol=1e-13)
+
+
+def test_bicolour_forced_on_ba_and_refused_with_named_dims():
+    b, p, r, pv = ba_problem()
+    J = sd.SparseJacobian(r, p, colouring="bicolour")
+    auto = sd.SparseJacobian(r, p)
+    assert J.side == "bicolour" and auto.side in ("rows", "columns")   # BA: one side is best
+    assert J.n_colours >= auto.n_colours
+    np.testing.assert_allclose(J({p: pv}).toarray(), auto({p: pv}).toarray(), rtol=1e-12, atol=1e-12)
+    xn = sd.tensor("x", ("n",))
+    with pytest.raises(sd.SymdiffError, match="bicolour.*static shapes"):
+        sd.SparseJacobian(xn[1:] * xn[:-1], xn, colouring="bicolour")({xn: np.ones(5)})
+    with pytest.raises(sd.SymdiffError, match="colouring must be one of"):
+        sd.SparseJacobian(xn[1:] * xn[:-1], xn, colouring="star")
