@@ -276,7 +276,7 @@ def run_ba(name, out, vm=True):
     assert Mc.shape == Msd.shape
     err = abs(Mc - Msd).max() / abs(Msd).max()
     t_ca = best(lambda: Jc(pv))
-    del Jc, Mc
+    Jc = Mc = None  # free CasADi's function before the next file
     out.append((name, f"{N}/{M}/{P}", f"{J.shape[0]}x{J.shape[1]}", J.nnz, f"{J.n_colours} ({J.side})",
                 fmt(t_sd), fmt(t_vm) if vm else "-", fmt(t_hand), fmt(t_ca), f"{t_sd / t_hand:.1f}",
                 f"{t_sd / t_ca:.2f}", f"{err_hand:.1e} / {err:.1e}",
