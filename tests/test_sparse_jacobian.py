@@ -192,16 +192,24 @@ def _chain_residuals(n=12):
     return x, r, xv, want
 
 
+def _kernel_lines(J):
+    """The lines of the Numba kernel that would compute J's values."""
+    from symdiff.compiler.codegen import Lowering
+
+    plan = J._only_plan()
+    return Lowering(plan.variables, [plan.nonzeros]).source().count("\n")
+
+
 @pytest.mark.parametrize("per_line, switched", [(1e-12, True), (1e6, False)])
 def test_over_budget_jacobian_moves_from_vm_to_numba_once_vm_time_pays_the_compile(monkeypatch, per_line, switched):
     """A kernel over the jit budget runs on the VM until the time spent there reaches the estimated
     compile time (lines x COMPILE_SECONDS_PER_LINE), then on Numba; values agree throughout."""
     from symdiff import sparsity
 
-    monkeypatch.setenv("SYMDIFF_MAX_JIT_LINES", "12")   # this small kernel is then over budget
     monkeypatch.setattr(sparsity, "COMPILE_SECONDS_PER_LINE", per_line)
     x, r, xv, want = _chain_residuals()
     J = sd.jacobian(r, x, sparse=True)
+    monkeypatch.setenv("SYMDIFF_MAX_JIT_LINES", str(_kernel_lines(J) - 1))   # just over the budget
     assert J.mode is None
     np.testing.assert_allclose(J({x: xv}).toarray(), want, rtol=1e-13, atol=1e-13)
     assert J.mode == "vm"
@@ -217,8 +225,8 @@ def test_far_over_budget_or_forced_modes_never_switch(monkeypatch):
 
     monkeypatch.setattr(sparsity, "COMPILE_SECONDS_PER_LINE", 0.0)
     x, r, xv, want = _chain_residuals()
-    monkeypatch.setenv("SYMDIFF_MAX_JIT_LINES", "1")    # kernel over 4x the budget: the VM stays
     J = sd.jacobian(r, x, sparse=True)
+    monkeypatch.setenv("SYMDIFF_MAX_JIT_LINES", str(_kernel_lines(J) // 5))   # over 4x the budget: the VM stays
     for _ in range(3):
         np.testing.assert_allclose(J({x: xv}).toarray(), want, rtol=1e-13, atol=1e-13)
     assert J.mode == "vm" and J._only_plan().fn.budget == float("inf")
