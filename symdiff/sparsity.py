@@ -474,9 +474,10 @@ class SparseHessian:
 # The sparse Jacobian object
 # ---------------------------------------------------------------------------------------------
 # Seconds of Numba compile time per generated kernel line, measured on the ADBench BA Jacobian
-# (463-515 lines, 26-33 s cold on a 2-core machine; docs/sparse.md), and how far over the
-# automatic jit budget a sparse Jacobian may still switch to Numba (as graphs with loops do).
-COMPILE_SECONDS_PER_LINE = 0.06
+# (533 lines: 11.5-19 s cold on a quiet 2-core machine, 26-45 s when another compile shares it;
+# docs/sparse.md), and how far over the automatic jit budget a sparse Jacobian may still switch
+# to Numba (as graphs with loops do).
+COMPILE_SECONDS_PER_LINE = 0.03
 SPARSE_LINES_FACTOR = 4
 
 
