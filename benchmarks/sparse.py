@@ -3,9 +3,12 @@
 
 1. ADBench bundle adjustment (ba1..ba5 from ../shared/data/adbench/ba): the values of the sparse
    Jacobian of the 3P residuals wrt all 11N + 3M + P unknowns, one compiled call
-   (``sd.jacobian(r, p, sparse=True)``), against CasADi's SX Jacobian (its own colouring) of the
-   same residuals. Both are checked against each other (and, on a small instance, against
-   central finite differences) before timing.
+   (``sd.jacobian(r, p, sparse=True)``, Numba and the VM), against a hand-written Numba kernel
+   (``ba_jacobian_hand``: the chain rule in closed form per observation, written into symdiff's
+   CSR order) and CasADi's SX Jacobian (its own colouring) of the same residuals. All three are
+   checked against each other on every file, and on small instances (one with a zero rotation)
+   against central finite differences and JAX, before timing. ``sd/Numba`` is the ratio of
+   symdiff's time to the hand kernel's.
 2. Chained Rosenbrock with trigonometric-exponential constraints (Luksan & Vlcek 1999), n
    variables, n - 2 equality constraints: IPOPT with symdiff's derivatives (``sd.optimize.nlp``)
    and CasADi's ``nlpsol('ipopt')``, same options: iterations, and the seconds per iteration
@@ -14,6 +17,9 @@
    each derivative called directly from Python.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/sparse.py [--ba ba1,ba2] [--n 10000]
+        [--only ba|nlp] [--no-vm] [--no-check]
+
+For cold compile times give each file its own process and an empty ``SYMDIFF_CACHE_DIR``.
 """
 import os
 
