@@ -511,6 +511,52 @@ class SparseHessian:
 # ---------------------------------------------------------------------------------------------
 # The sparse Jacobian object
 # ---------------------------------------------------------------------------------------------
+# Seconds of Numba compile time per generated kernel line, measured on the ADBench BA Jacobian
+# (533 lines: 11.5-19 s cold on a quiet 2-core machine, 26-45 s when another compile shares it;
+# docs/sparse.md), and how far over the automatic jit budget a sparse Jacobian may still switch
+# to Numba (as graphs with loops do).
+COMPILE_SECONDS_PER_LINE = 0.03
+SPARSE_LINES_FACTOR = 4
+
+
+class _VMThenNumba:
+    """A sparse Jacobian's values on the virtual machine until the time spent there reaches the
+    estimated Numba compile time, then compiled with Numba (the "ski rental" rule).
+
+    ``sd.function``'s automatic mode sends graphs over the jit budget to the VM, which is right
+    for a function called a few times but not for a Jacobian called hundreds of times inside an
+    optimiser (the BA Jacobian: 7x slower per call there). Compiling at once would cost 30 s even
+    for a problem whose calls take a millisecond; waiting until the VM has cost as much as the
+    compile never spends more than twice the better of the two choices, whatever the number of
+    calls. Kernels over ``SPARSE_LINES_FACTOR`` times the budget stay on the VM."""
+
+    def __init__(self, plan: "_JacobianPlan", vm: Callable):
+        from .compiler.codegen import Lowering
+        from .compiler.function import max_jit_lines
+
+        self.plan, self.vm, self.mode, self.spent = plan, vm, "vm", 0.0
+        lowering = Lowering(plan.variables, [plan.nonzeros])
+        limit = SPARSE_LINES_FACTOR * max_jit_lines()
+        self.lines = lowering.min_lines()
+        if self.lines <= limit:
+            self.lines = lowering.source().count("\n")
+        self.budget = self.lines * COMPILE_SECONDS_PER_LINE if self.lines <= limit else float("inf")
+
+    def __call__(self, *arrays):
+        import time
+
+        if self.spent >= self.budget:
+            from .compiler import function
+
+            fn = function(self.plan.variables, self.plan.nonzeros, mode="numba")
+            self.plan.fn, self.mode = fn, "numba"   # later calls go straight to the kernel
+            return fn(*arrays)
+        t0 = time.perf_counter()
+        out = self.vm(*arrays)
+        self.spent += time.perf_counter() - t0
+        return out
+
+
 class _JacobianPlan(_Plan):
     """A ``_Plan`` for ``dy/dx``: the pattern, a row or column colouring and the compressed graph
     (``k`` batched VJPs for rows, ``k`` batched JVPs for columns); compiling and evaluating are
@@ -534,35 +580,68 @@ class _JacobianPlan(_Plan):
         P = sp.csr_matrix(_binary(P))
         P.sum_duplicates()
         P.sort_indices()
-        col = jacobian_colouring(P, mode, work_limit=COLOURING_WORK)
+        static = all(isinstance(d, int) for d in (*x.shape, *y.shape))
+        if mode == "bicolour" and not static:
+            raise PatternError(f"jacobian(..., sparse=True, colouring='bicolour'): {x.name!r} or the output has named "
+                               "dims; a bicolouring needs static shapes (use 'auto', 'rows' or 'columns')")
+        col = jacobian_colouring(P, mode, work_limit=COLOURING_WORK, bicolour=static)
         self.pattern, self.colours, self.n_colours, self.side = P.astype(bool), col.colours, col.k, col.side
         self.candidates, self.substitution, self.colouring = col.candidates, None, col.side
+        self.row_colours, self.col_colours = col.row_colours, col.col_colours
         self.k = k = max(col.k, 1)
-        seeded, other = (y, x) if col.side == "rows" else (x, y)
-        width = ny if col.side == "rows" else nx
         limit = get_memory_limit()
         if k * (nx + ny) * x.dtype.itemsize > limit:
             raise MemoryLimitError(
                 f"jacobian(..., sparse=True): its {ny} x {nx} pattern needs {k} colours ({col.side}), and the "
                 f"compressed product ({k} x {nx if col.side == 'rows' else ny}) would take over the memory limit of "
                 f"{limit / 2**30:.3g} GiB. Use sd.vjp / sd.jvp, or raise the limit with sd.set_memory_limit(nbytes)")
-        seeds = np.zeros((k, width), dtype=x.dtype if x.dtype.kind == "f" else np.float64)
-        seeds[self.colours, np.arange(width)] = 1.0
-        seeds = seeds.reshape((k, *concrete_shape(seeded.shape, dims)))
-        u = _seed(seeded, "u")
-        if all(isinstance(d, int) for d in seeded.shape):
-            self.seed_var, self.seeds, batch = None, None, Constant(seeds)
+        dtype = x.dtype if x.dtype.kind == "f" else np.float64
+
+        def batched(side: str, colours: np.ndarray, count: int, batch=None) -> Node:
+            """``count`` JVPs (``side="columns"``) or VJPs (``"rows"``) batched with ``vmap``, their
+            seeds the sums of the unit vectors of each colour (-1: in no seed)."""
+            seeded = y if side == "rows" else x
+            u = _seed(seeded, "u")
+            if batch is None:
+                seeds = np.zeros((count, colours.shape[0]), dtype=dtype)
+                keep = colours >= 0
+                seeds[colours[keep], np.flatnonzero(keep)] = 1.0
+                batch = Constant(seeds.reshape((count, *concrete_shape(seeded.shape, dims))))
+            product = grad(y, x, seed=u) if side == "rows" else jvp(y, x, u)
+            return simplify(vmap(product, u, batch))
+
+        self.seed_var, self.seeds = None, None
+        if col.side == "bicolour":  # the JVP block (k_cols, m), then the VJP block (k_rows, n), flattened
+            from .ops.structure import concatenate, reshape
+
+            parts = [reshape(batched(s, c, kc), (kc * w,)) for s, c, kc, w in
+                     (("columns", col.col_colours, col.k_cols, ny), ("rows", col.row_colours, col.k_rows, nx)) if kc]
+            self.compressed = concatenate(parts) if len(parts) > 1 else parts[0]
+        elif all(isinstance(d, int) for d in (y if col.side == "rows" else x).shape):
+            self.compressed = batched(col.side, col.colours, k)
         else:  # named dims: the seed matrix is fed as an input
-            self.seed_var, self.seeds = Variable("_seeds", (k, *seeded.shape), u.dtype), seeds
-            batch = self.seed_var
-        product = grad(y, x, seed=u) if col.side == "rows" else jvp(y, x, u)
-        self.compressed = simplify(vmap(product, u, batch))
+            seeded = y if col.side == "rows" else x
+            width = ny if col.side == "rows" else nx
+            seeds = np.zeros((k, width), dtype=dtype)
+            seeds[self.colours, np.arange(width)] = 1.0
+            self.seeds = seeds.reshape((k, *concrete_shape(seeded.shape, dims)))
+            self.seed_var = Variable("_seeds", (k, *seeded.shape), seeded.dtype if seeded.dtype.kind == "f" else dtype)
+            self.compressed = batched(col.side, col.colours, k, self.seed_var)
         self.take = col.take
         self.nonzeros = X.gather(self.compressed, col.take)
         self.variables = [n for n in toposort([self.nonzeros]) if isinstance(n, Variable)]
         self.indptr, self.indices = P.indptr, P.indices
         self.shape = (ny, nx)
         self.fn = None
+
+    def compile(self, compiled: bool | str | None) -> Callable:
+        """``_Plan.compile``; with ``compiled=None``, a kernel that ``sd.function`` sends to the VM
+        switches to Numba once the VM has cost the estimated compile time (``_VMThenNumba``)."""
+        if self.fn is None:
+            fn = super().compile(compiled)
+            if compiled is None and getattr(fn, "mode", None) == "vm":
+                self.fn = _VMThenNumba(self, fn)
+        return self.fn
 
 
 class SparseJacobian:
@@ -571,10 +650,14 @@ class SparseJacobian:
     Rows are the entries of ``y``, columns those of ``x`` (both in C order). Attributes (at once
     for static shapes, else after the first call): ``pattern`` (boolean CSR), ``side``
     (``"rows"``: ``k`` vector-Jacobian products give ``S^T J``; ``"columns"``: ``k``
-    Jacobian-vector products give ``J S``: whichever needs fewer colours), ``colours`` and
-    ``n_colours``, ``compressed`` (the graph node of the ``k`` batched products). ``compiled``:
-    ``None`` compiles with ``sd.function`` (its automatic mode), a mode name (``"numba"``) forces
-    one, ``False`` evaluates with NumPy.
+    Jacobian-vector products give ``J S``: whichever needs fewer colours; ``"bicolour"``: some
+    non-zeros from JVPs, the others from VJPs, chosen by ``colouring="auto"`` only when that
+    needs fewer products than both sides, see ``symdiff.colouring.bicolouring``), ``colours`` and
+    ``n_colours`` (the number of products), ``compressed`` (the graph node of the ``k`` batched products). ``compiled``:
+    ``None`` compiles with ``sd.function``'s automatic mode, except that a kernel over its jit
+    budget (up to 4x) runs on the virtual machine only until the time spent there reaches the
+    estimated Numba compile time, then is compiled with Numba (``mode`` says which runs now); a
+    mode name (``"numba"``, ``"vm"``) forces one, ``False`` evaluates with NumPy.
 
     ``J(values)`` returns a ``scipy.sparse.csr_matrix``; ``J.data(values)`` the non-zeros aligned
     with ``pattern`` (one compiled call: products and read-back in one kernel).
@@ -587,9 +670,11 @@ class SparseJacobian:
             raise GradError(f"jacobian(..., sparse=True): x must be a symdiff node, got {type(x).__name__}")
         if x.dtype.kind != "f":
             raise GradError(f"jacobian(..., sparse=True): x must be a float tensor, got {x.dtype}")
-        if colouring not in ("auto", "rows", "columns"):
-            raise PatternError(f"jacobian(..., sparse=True): colouring must be 'auto', 'rows' or 'columns', got "
-                               f"{colouring!r}")
+        from .colouring import JACOBIAN_METHODS
+
+        if colouring not in JACOBIAN_METHODS:
+            raise PatternError(f"jacobian(..., sparse=True): colouring must be one of {', '.join(JACOBIAN_METHODS)}, "
+                               f"got {colouring!r}")
         self.y, self.x, self.compiled, self.colouring_method = y, x, compiled, colouring
         self._variables = None
         self._plans: dict[tuple, _JacobianPlan] = {}
@@ -612,12 +697,24 @@ class SparseJacobian:
         return next(iter(self._plans.values()))
 
     pattern = property(lambda self: self._only_plan().pattern, doc="The boolean CSR pattern (m x n).")
-    colours = property(lambda self: self._only_plan().colours, doc="The colour of each row or column.")
+    colours = property(lambda self: self._only_plan().colours,
+                       doc="The colour of each row or column (bicolour: of each column, -1 in no seed).")
+    row_colours = property(lambda self: self._only_plan().row_colours,
+                           doc="Bicolour: the colour of each row in the VJP seeds (-1 in none); else None.")
     n_colours = property(lambda self: self._only_plan().n_colours, doc="The number of products.")
-    side = property(lambda self: self._only_plan().side, doc="'rows' (VJPs) or 'columns' (JVPs).")
+    side = property(lambda self: self._only_plan().side, doc="'rows' (VJPs), 'columns' (JVPs) or 'bicolour' (both).")
     compressed = property(lambda self: self._only_plan().compressed, doc="The compressed product's node.")
     shape = property(lambda self: self._only_plan().shape, doc="(y.size, x.size)")
     nnz = property(lambda self: self.pattern.nnz, doc="The number of structural non-zeros.")
+
+    @property
+    def mode(self) -> str | None:
+        """How the values are computed now: ``"numba"``, ``"vm"``, ``"numpy"`` (``sd.function``'s
+        modes), ``"evaluate"`` (``compiled=False``), or ``None`` before the first call."""
+        fn = self._only_plan().fn
+        if fn is None:
+            return None
+        return getattr(fn, "mode", "evaluate")
 
     def _bind(self, values: Mapping) -> tuple[_JacobianPlan, dict]:
         if self._variables is None:

@@ -146,3 +146,67 @@ def test_jacobian_side_choice():
     col = C.jacobian_colouring(banded(n, 2))
     assert col.k == 5 and col.side == "columns"         # ties go to columns (forward mode)
     assert C.jacobian_colouring(banded(n, 2), "rows").side == "rows"
+
+
+def bi_recovered(P, col):
+    """The CSR values of a random J with pattern P, read from the JVP and VJP blocks of a
+    bicolouring as the compiled kernel reads them, and the true values."""
+    P = sp.csr_matrix(P, dtype=bool)
+    P.sort_indices()
+    m, n = P.shape
+    J = sp.csr_matrix((RNG.normal(size=P.nnz), P.indices, P.indptr), shape=P.shape)
+    Sc = np.zeros((col.k_cols, n))
+    keep = col.col_colours >= 0
+    Sc[col.col_colours[keep], np.flatnonzero(keep)] = 1.0
+    Sr = np.zeros((col.k_rows, m))
+    keep = col.row_colours >= 0
+    Sr[col.row_colours[keep], np.flatnonzero(keep)] = 1.0
+    blocks_ = np.concatenate([(J @ Sc.T).T.ravel(), (Sr @ J).ravel()])   # JVPs (k_cols, m), VJPs (k_rows, n)
+    return blocks_[col.take], J.data
+
+
+def arrowhead_rect(m, n):
+    P = sp.lil_matrix((m, n), dtype=bool)
+    P[0, :] = True
+    P[:, 0] = True
+    for i in range(min(m, n)):
+        P[i, i] = True
+    return P.tocsr()
+
+
+@pytest.mark.parametrize("m, n", [(40, 40), (60, 25), (25, 60)])
+def test_bicolouring_of_an_arrowhead_needs_three_products(m, n):
+    """Dense first row and column plus a diagonal: one side alone needs min(m, n)-ish colours
+    (every row meets the dense column, every column the dense row); 1 VJP (the first row) and 2
+    JVPs (the first column, then all others, which share no row below the first) give it all,
+    and 2 products cannot (two JVPs would need the dense row apart, two VJPs the dense column)."""
+    P = arrowhead_rect(m, n)
+    rows, cols = C.jacobian_colouring(P, "rows"), C.jacobian_colouring(P, "columns")
+    assert rows.k >= min(m, n) - 1 and cols.k >= min(m, n) - 1
+    bi = C.bicolouring(P)
+    assert bi.side == "bicolour" and bi.k == 3 and bi.k_rows + bi.k_cols == 3
+    got, want = bi_recovered(P, bi)
+    np.testing.assert_array_equal(got, want)
+    auto = C.jacobian_colouring(P)
+    assert auto.side == "bicolour" and auto.k == 3
+    assert auto.candidates["columns/natural"] == cols.k and "bicolour/rows>=%d" % n in auto.candidates
+
+
+def test_bicolouring_exact_on_random_and_structured_patterns():
+    cases = [sp.random(70, 50, density=0.05, random_state=s, format="csr") != 0 for s in range(6)]
+    dense_rows = sp.random(80, 60, density=0.03, random_state=9, format="lil") != 0
+    dense_rows = sp.lil_matrix(dense_rows)
+    dense_rows[[3, 40], :] = True
+    dense_rows[:, [7, 8, 30]] = True
+    cases += [sp.csr_matrix(dense_rows), banded(30, 2), sp.csr_matrix((5, 4), dtype=bool), sp.identity(6, format="csr")]
+    for P in cases:
+        bi = C.bicolouring(P)
+        got, want = bi_recovered(P, bi)
+        np.testing.assert_array_equal(got, want)
+        auto = C.jacobian_colouring(P)
+        one_sided = min(C.jacobian_colouring(P, "rows").k, C.jacobian_colouring(P, "columns").k)
+        assert auto.k <= one_sided
+        assert (auto.side == "bicolour") == (auto.k < one_sided)   # chosen only when strictly fewer
+    # a few dense rows and columns on a sparse background: both sides pay for them, bicolouring not
+    P = sp.csr_matrix(dense_rows)
+    assert C.bicolouring(P).k < min(C.jacobian_colouring(P, "rows").k, C.jacobian_colouring(P, "columns").k)

@@ -85,7 +85,10 @@ def test_both_sides_give_the_same_values(side):
     # rows: column j meets rows a_{j-1}, a_j, b_j and the dense row, so 4 colours (optimal);
     # columns: the dense row meets every column, so 20
     assert J.n_colours == (4 if side == "rows" else 20)
-    assert sd.SparseJacobian(r, x, compiled=False).side == "rows"
+    # both at once: the dense row from 1 VJP, the chain below it from 2 JVPs
+    auto = sd.SparseJacobian(r, x, compiled=False)
+    assert (auto.side, auto.n_colours) == ("bicolour", 3)
+    np.testing.assert_allclose(auto({x: xv}).toarray(), want, rtol=1e-13, atol=1e-13)
 
 
 def test_named_dims_and_compiled_kernel():
@@ -179,3 +182,116 @@ def test_least_squares_bundle_adjustment_recovers_the_points():
     np.testing.assert_allclose(res.fun[2 * P:], 1 - b["weights"] ** 2, rtol=1e-14)   # the weight rows
     np.testing.assert_allclose(res.x, b["points"], rtol=0, atol=1e-8)
     assert res.n_colours == 3                                 # one column per point coordinate
+
+
+def _chain_residuals(n=12):
+    x = sd.tensor("x", (n,))
+    r = sd.concatenate([10 * (x[1:] - x[:-1] ** 2) * sd.cos(x[1:]), sd.exp(-x[:-1]) - 1])
+    xv = RNG.normal(size=n)
+    want = sd.evaluate(sd.jacobian(r, x), {x: xv})
+    return x, r, xv, want
+
+
+def _kernel_lines(J):
+    """The lines of the Numba kernel that would compute J's values."""
+    from symdiff.compiler.codegen import Lowering
+
+    plan = J._only_plan()
+    return Lowering(plan.variables, [plan.nonzeros]).source().count("\n")
+
+
+@pytest.mark.parametrize("per_line, switched", [(1e-12, True), (1e6, False)])
+def test_over_budget_jacobian_moves_from_vm_to_numba_once_vm_time_pays_the_compile(monkeypatch, per_line, switched):
+    """A kernel over the jit budget runs on the VM until the time spent there reaches the estimated
+    compile time (lines x COMPILE_SECONDS_PER_LINE), then on Numba; values agree throughout."""
+    from symdiff import sparsity
+
+    monkeypatch.setattr(sparsity, "COMPILE_SECONDS_PER_LINE", per_line)
+    x, r, xv, want = _chain_residuals()
+    J = sd.jacobian(r, x, sparse=True)
+    monkeypatch.setenv("SYMDIFF_MAX_JIT_LINES", str(_kernel_lines(J) - 1))   # just over the budget
+    assert J.mode is None
+    np.testing.assert_allclose(J({x: xv}).toarray(), want, rtol=1e-13, atol=1e-13)
+    assert J.mode == "vm"
+    for _ in range(2):
+        np.testing.assert_allclose(J({x: xv}).toarray(), want, rtol=1e-13, atol=1e-13)
+    assert J.mode == ("numba" if switched else "vm")
+    np.testing.assert_allclose(J.data({x: 2 * xv}), sd.SparseJacobian(r, x, compiled=False).data({x: 2 * xv}),
+                               rtol=1e-13, atol=1e-13)
+
+
+def test_far_over_budget_or_forced_modes_never_switch(monkeypatch):
+    from symdiff import sparsity
+
+    monkeypatch.setattr(sparsity, "COMPILE_SECONDS_PER_LINE", 0.0)
+    x, r, xv, want = _chain_residuals()
+    J = sd.jacobian(r, x, sparse=True)
+    monkeypatch.setenv("SYMDIFF_MAX_JIT_LINES", str(_kernel_lines(J) // 5))   # over 4x the budget: the VM stays
+    for _ in range(3):
+        np.testing.assert_allclose(J({x: xv}).toarray(), want, rtol=1e-13, atol=1e-13)
+    assert J.mode == "vm" and J._only_plan().fn.budget == float("inf")
+    Jvm = sd.SparseJacobian(r, x, compiled="vm")          # a forced mode is kept
+    for _ in range(3):
+        np.testing.assert_allclose(Jvm({x: xv}).toarray(), want, rtol=1e-13, atol=1e-13)
+    assert Jvm.mode == "vm"
+    Jnp = sd.SparseJacobian(r, x, compiled=False)
+    np.testing.assert_allclose(Jnp({x: xv}).toarray(), want, rtol=1e-13, atol=1e-13)
+    assert Jnp.mode == "evaluate"
+    monkeypatch.delenv("SYMDIFF_MAX_JIT_LINES")         # under the budget: Numba at once
+    Jn = sd.jacobian(r, x, sparse=True)
+    np.testing.assert_allclose(Jn({x: xv}).toarray(), want, rtol=1e-13, atol=1e-13)
+    assert Jn.mode == "numba"
+
+
+def _arrowhead_residuals(n=40):
+    """r_0 = sum(x^2) / 2 + sum(cos x) (a dense row), r_i = x_0 x_i^3 + sin(x_i) for i = 1..n-1
+    (a dense first column and a diagonal), and the closed-form Jacobian."""
+    x = sd.tensor("x", (n,))
+    r = sd.concatenate([sd.reshape(0.5 * sd.sum(x ** 2) + sd.sum(sd.cos(x)), (1,)), x[0] * x[1:] ** 3 + sd.sin(x[1:])])
+    xv = RNG.normal(size=n)
+    want = np.zeros((n, n))
+    want[0] = xv - np.sin(xv)
+    want[1:, 0] = xv[1:] ** 3
+    want[np.arange(1, n), np.arange(1, n)] = 3 * xv[0] * xv[1:] ** 2 + np.cos(xv[1:])
+    return x, r, xv, want
+
+
+@pytest.mark.parametrize("compiled", [None, False])
+def test_bicoloured_arrowhead_jacobian_against_closed_form_fd_and_jax(compiled):
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    n = 40
+    x, r, xv, want = _arrowhead_residuals(n)
+    J = sd.SparseJacobian(r, x, compiled=compiled)
+    assert J.side == "bicolour" and J.n_colours == 3
+    assert J._only_plan().candidates["columns/natural"] == n and J._only_plan().candidates["rows/natural"] == n
+    got = J({x: xv}).toarray()
+    np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
+    fun = sd.function([x], r)
+    np.testing.assert_allclose(got, central_differences(fun, xv), rtol=1e-6, atol=1e-7)
+
+    def jres(z):
+        return jnp.concatenate([jnp.reshape(0.5 * jnp.sum(z ** 2) + jnp.sum(jnp.cos(z)), (1,)),
+                                z[0] * z[1:] ** 3 + jnp.sin(z[1:])])
+
+    np.testing.assert_allclose(got, np.asarray(jax.jacfwd(jres)(jnp.asarray(xv))), rtol=1e-13, atol=1e-13)
+    for side in ("rows", "columns"):   # the one-sided colourings give the same values with n products
+        Js = sd.jacobian(r, x, sparse=True, colouring=side)
+        assert Js.n_colours == n
+        np.testing.assert_allclose(Js({x: xv}).toarray(), got, rtol=1e-13, atol=1e-13)
+
+
+def test_bicolour_forced_on_ba_and_refused_with_named_dims():
+    b, p, r, pv = ba_problem()
+    J = sd.SparseJacobian(r, p, colouring="bicolour")
+    auto = sd.SparseJacobian(r, p)
+    assert J.side == "bicolour" and auto.side in ("rows", "columns")   # BA: one side is best
+    assert J.n_colours >= auto.n_colours
+    np.testing.assert_allclose(J({p: pv}).toarray(), auto({p: pv}).toarray(), rtol=1e-12, atol=1e-12)
+    xn = sd.tensor("x", ("n",))
+    with pytest.raises(sd.SymdiffError, match="bicolour.*static shapes"):
+        sd.SparseJacobian(xn[1:] * xn[:-1], xn, colouring="bicolour")({xn: np.ones(5)})
+    with pytest.raises(sd.SymdiffError, match="colouring must be one of"):
+        sd.SparseJacobian(xn[1:] * xn[:-1], xn, colouring="star")
