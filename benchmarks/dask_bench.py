@@ -35,7 +35,7 @@ import uuid  # noqa: E402
 import numpy as np  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# benchmarks/sparse.py would shadow the pydata ``sparse`` package that dask.array probes for
+# scripts here must not shadow packages dask imports (a benchmarks/sparse.py once hid pydata's ``sparse``)
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != HERE]
 sys.path.insert(0, ROOT)

@@ -671,7 +671,7 @@ def jacobian_colouring(P, mode: str = "auto", work_limit: float | None = None,
     (``"bicolour"``, see ``bicolouring``) or, with ``"auto"``, the rows and the columns (natural
     and largest-first orders), keeping the fewest colours (ties to columns: symdiff's batched
     JVPs avoid the scatter-adds of batched VJPs, 4x faster on a chained constraint Jacobian in
-    benchmarks/sparse.py), and a bicolouring only when it needs fewer products than both sides
+    benchmarks/sparse_derivatives.py), and a bicolouring only when it needs fewer products than both sides
     (tried when they need more than 2, and ``bicolour`` is true). A side whose greedy colouring
     would cost more than ``work_limit`` (the sum of squared degrees) gets one colour per row or
     column instead (and no bicolouring is tried)."""

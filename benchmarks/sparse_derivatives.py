@@ -16,7 +16,7 @@
    symdiff's callbacks timed around the compiled calls; CasADi's from ``solver.stats()``), plus
    each derivative called directly from Python.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/sparse.py [--ba ba1,ba2] [--n 10000]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/sparse_derivatives.py [--ba ba1,ba2] [--n 10000]
         [--only ba|nlp] [--no-vm] [--no-check]
 
 For cold compile times give each file its own process and an empty ``SYMDIFF_CACHE_DIR``.
