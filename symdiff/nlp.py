@@ -107,6 +107,10 @@ class NLPFunctions:
         lower = rows >= cols
         self.hess_rows, self.hess_cols = rows[lower], cols[lower]
         hvars = [x, self.sigma, self.lam, *fixed]
+        # the colour seeds are an input of the compressed graph where that reads less (speed)
+        self._seed_args = () if plan.seed_var is None else (plan.seeds,)
+        if plan.seed_var is not None:
+            hvars.append(plan.seed_var)
         self._lower_mask = None
         if plan.take is not None:  # the lower triangle straight out of the kernel (distinct entries)
             self._hess = compile_(hvars, X.gather(plan.compressed, plan.take[lower]))
@@ -158,7 +162,8 @@ class NLPFunctions:
     def hessian(self, z, sigma, lam):
         t0 = time.perf_counter()
         if self._lower_mask is None:
-            out = self._hess(z.reshape(self.shape), np.float64(sigma), np.asarray(lam, dtype=np.float64), *self._rest)
+            out = self._hess(z.reshape(self.shape), np.float64(sigma), np.asarray(lam, dtype=np.float64),
+                             *self._rest, *self._seed_args)
         else:
             out = self.H.data(self._hvalues(z, sigma, lam))[self._lower_mask]
         self._timed("hessian", t0)

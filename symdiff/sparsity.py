@@ -34,7 +34,7 @@ from typing import Callable, Mapping
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import GradError, ShapeError, SymdiffError
+from .errors import GradError, ShapeError
 from .evaluate import bind_inputs
 from .graph import Constant, Node, Variable, toposort
 from . import patterns
@@ -372,7 +372,55 @@ class _Plan:
         return fn(*[self.seeds if v is self.seed_var else values[v] for v in self.variables])
 
 
-class SparseHessian:
+class _SparseMatrix:
+    """What sparse Hessians and Jacobians share: one plan (pattern, colouring, compiled values)
+    per binding of the named dims, the input binding, and the CSR results. Subclasses set
+    ``_target`` (the graph the values are computed from) and ``_make_plan(dims)``."""
+
+    _plans: dict
+    _variables: list | None
+    _static: bool
+
+    def _plan(self, dims: dict):
+        key = tuple(sorted(dims.items()))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._make_plan(dims)
+        return plan
+
+    def _only_plan(self):
+        if not self._plans:
+            raise PatternError(f"the graph has named dims: call the {type(self).__name__} with values first, "
+                               "so the pattern can be derived")
+        return next(iter(self._plans.values()))
+
+    pattern = property(lambda self: self._only_plan().pattern, doc="The boolean CSR pattern.")
+    n_colours = property(lambda self: self._only_plan().n_colours, doc="The number of compressed products.")
+    compressed = property(lambda self: self._only_plan().compressed, doc="The compressed product's node.")
+    nnz = property(lambda self: self.pattern.nnz, doc="The number of structural non-zeros.")
+
+    def _bind(self, values: Mapping):
+        if self._variables is None:
+            self._variables = [n for n in toposort([self._target]) if isinstance(n, Variable)]
+            if self.x not in self._variables:
+                self._variables.append(self.x)
+        bound, dims = bind_inputs(self._variables, values)
+        return self._plan({} if self._static else dims), bound
+
+    def data(self, values: Mapping) -> np.ndarray:
+        """The non-zeros at ``values``, aligned with ``pattern.indices`` / ``pattern.indptr``
+        (skips building a scipy matrix: the fast path for a solver that takes raw CSR arrays)."""
+        return self._data(values)[1]
+
+    def __call__(self, values: Mapping) -> sp.csr_matrix:
+        """The matrix at ``values`` (a mapping from variables or names to arrays) as CSR."""
+        plan, data = self._data(values)
+        return sp.csr_matrix((data, plan.indices, plan.indptr), shape=plan.shape)
+
+    evaluate = __call__
+
+
+class SparseHessian(_SparseMatrix):
     """The Hessian of a scalar ``f`` wrt ``x`` as a sparse matrix, from ``hessian(f, x, sparse=True)``.
 
     Attributes (available once the shapes are known: at once for static shapes, else after the
@@ -399,7 +447,7 @@ class SparseHessian:
         self.f, self.x, self.compiled, self.colouring_method = f, x, compiled, colouring
         self._variables = None
         self._fast = None  # (compiled, plan, fn, x, seeds) once compiled, for static shapes
-        self.gradient = grad(f, x)
+        self.gradient = self._target = grad(f, x)
         self._plans: dict[tuple, _Plan] = {}
         self._static = all(isinstance(d, int) for d in x.shape) and all(
             all(isinstance(d, int) for d in n.shape) for n in toposort([self.gradient])
@@ -407,31 +455,12 @@ class SparseHessian:
         if self._static:
             self._plan({})
 
-    def _plan(self, dims: dict) -> _Plan:
-        key = tuple(sorted(dims.items()))
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = self._plans[key] = _Plan(self.x, self.gradient, dims, self.colouring_method)
-        return plan
-
-    def _only_plan(self) -> _Plan:
-        if not self._plans:
-            raise PatternError(
-                "the graph has named dims: call the SparseHessian with values first, so the pattern can be derived"
-            )
-        return next(iter(self._plans.values()))
-
-    @property
-    def pattern(self) -> sp.csr_matrix:
-        return self._only_plan().pattern
+    def _make_plan(self, dims: dict) -> _Plan:
+        return _Plan(self.x, self.gradient, dims, self.colouring_method)
 
     @property
     def colours(self) -> np.ndarray:
         return self._only_plan().colours
-
-    @property
-    def n_colours(self) -> int:
-        return self._only_plan().n_colours
 
     @property
     def colouring(self) -> str:
@@ -439,27 +468,11 @@ class SparseHessian:
         return self._only_plan().colouring
 
     @property
-    def compressed(self) -> Node:
-        return self._only_plan().compressed
-
-    @property
     def seed_inputs(self) -> dict:
         """``{seed variable: seed matrix}`` to add to the values when evaluating ``compressed``
         yourself (the seed matrix is an input of that graph when it is cheaper so), else ``{}``."""
         plan = self._only_plan()
         return {} if plan.seed_var is None else {plan.seed_var: plan.seeds}
-
-    @property
-    def nnz(self) -> int:
-        return self.pattern.nnz
-
-    def _bind(self, values: Mapping) -> tuple[_Plan, dict]:
-        if self._variables is None:
-            self._variables = [n for n in toposort([self.gradient]) if isinstance(n, Variable)]
-            if self.x not in self._variables:
-                self._variables.append(self.x)
-        bound, dims = bind_inputs(self._variables, values)
-        return self._plan({} if self._static else dims), bound
 
     def _data(self, values: Mapping) -> tuple[_Plan, np.ndarray]:
         fast = self._fast
@@ -487,18 +500,6 @@ class SparseHessian:
                     return plan, plan.compile(self.compiled)(*args)
         plan, bound = self._bind(values)
         return plan, plan.data(bound, self.compiled)
-
-    def data(self, values: Mapping) -> np.ndarray:
-        """The non-zeros at ``values``, aligned with ``pattern.indices`` / ``pattern.indptr``
-        (skips building a scipy matrix: the fast path for a solver that takes raw CSR arrays)."""
-        return self._data(values)[1]
-
-    def __call__(self, values: Mapping) -> sp.csr_matrix:
-        """The Hessian at ``values`` (a mapping from variables or names to arrays) as CSR."""
-        plan, data = self._data(values)
-        return sp.csr_matrix((data, plan.indices, plan.indptr), shape=plan.shape)
-
-    evaluate = __call__
 
     def __repr__(self) -> str:
         if self._plans:
@@ -644,7 +645,7 @@ class _JacobianPlan(_Plan):
         return self.fn
 
 
-class SparseJacobian:
+class SparseJacobian(_SparseMatrix):
     """The Jacobian ``dy/dx`` as a sparse matrix, from ``jacobian(y, x, sparse=True)``.
 
     Rows are the entries of ``y``, columns those of ``x`` (both in C order). Attributes (at once
@@ -676,6 +677,7 @@ class SparseJacobian:
             raise PatternError(f"jacobian(..., sparse=True): colouring must be one of {', '.join(JACOBIAN_METHODS)}, "
                                f"got {colouring!r}")
         self.y, self.x, self.compiled, self.colouring_method = y, x, compiled, colouring
+        self._target = y
         self._variables = None
         self._plans: dict[tuple, _JacobianPlan] = {}
         self._static = all(isinstance(d, int) for d in x.shape) and all(
@@ -683,29 +685,15 @@ class SparseJacobian:
         if self._static:
             self._plan({})
 
-    def _plan(self, dims: dict) -> _JacobianPlan:
-        key = tuple(sorted(dims.items()))
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = self._plans[key] = _JacobianPlan(self.y, self.x, dims, self.colouring_method)
-        return plan
+    def _make_plan(self, dims: dict) -> _JacobianPlan:
+        return _JacobianPlan(self.y, self.x, dims, self.colouring_method)
 
-    def _only_plan(self) -> _JacobianPlan:
-        if not self._plans:
-            raise PatternError(
-                "the graph has named dims: call the SparseJacobian with values first, so the pattern can be derived")
-        return next(iter(self._plans.values()))
-
-    pattern = property(lambda self: self._only_plan().pattern, doc="The boolean CSR pattern (m x n).")
     colours = property(lambda self: self._only_plan().colours,
                        doc="The colour of each row or column (bicolour: of each column, -1 in no seed).")
     row_colours = property(lambda self: self._only_plan().row_colours,
                            doc="Bicolour: the colour of each row in the VJP seeds (-1 in none); else None.")
-    n_colours = property(lambda self: self._only_plan().n_colours, doc="The number of products.")
     side = property(lambda self: self._only_plan().side, doc="'rows' (VJPs), 'columns' (JVPs) or 'bicolour' (both).")
-    compressed = property(lambda self: self._only_plan().compressed, doc="The compressed product's node.")
     shape = property(lambda self: self._only_plan().shape, doc="(y.size, x.size)")
-    nnz = property(lambda self: self.pattern.nnz, doc="The number of structural non-zeros.")
 
     @property
     def mode(self) -> str | None:
@@ -715,14 +703,6 @@ class SparseJacobian:
         if fn is None:
             return None
         return getattr(fn, "mode", "evaluate")
-
-    def _bind(self, values: Mapping) -> tuple[_JacobianPlan, dict]:
-        if self._variables is None:
-            self._variables = [n for n in toposort([self.y]) if isinstance(n, Variable)]
-            if self.x not in self._variables:
-                self._variables.append(self.x)
-        bound, dims = bind_inputs(self._variables, values)
-        return self._plan({} if self._static else dims), bound
 
     def _data(self, values: Mapping) -> tuple[_JacobianPlan, np.ndarray]:
         plan = self._only_plan() if self._static else None
@@ -735,17 +715,6 @@ class SparseJacobian:
                 return plan, plan.compile(self.compiled)(*args)
         plan, bound = self._bind(values)
         return plan, plan.data(bound, self.compiled)
-
-    def data(self, values: Mapping) -> np.ndarray:
-        """The non-zeros at ``values``, aligned with ``pattern.indices`` / ``pattern.indptr``."""
-        return self._data(values)[1]
-
-    def __call__(self, values: Mapping) -> sp.csr_matrix:
-        """The Jacobian at ``values`` (a mapping from variables or names to arrays) as CSR."""
-        plan, data = self._data(values)
-        return sp.csr_matrix((data, plan.indices, plan.indptr), shape=plan.shape)
-
-    evaluate = __call__
 
     def __repr__(self) -> str:
         if self._plans:
