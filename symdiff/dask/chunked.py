@@ -81,6 +81,17 @@ def _as_dask(value, v: Variable, axis: int, name: str, row_chunks=None):
     return value
 
 
+def _seeds_folded(plan) -> Node:
+    """The sparse Hessian's non-zeros graph with its colour seeds as a constant (a plan may make
+    them an input of the kernel; here they are part of the chunk kernel's graph)."""
+    if getattr(plan, "seed_var", None) is None:
+        return plan.nonzeros
+    from ..graph import Constant
+    from ..rewrite import clone
+
+    return clone(plan.nonzeros, {plan.seed_var: Constant(np.array(plan.seeds))})
+
+
 class DaskFunction:
     """Outputs that are sums or means over ``row_dim``, evaluated over row chunks with Dask.
 
@@ -111,7 +122,7 @@ class DaskFunction:
             if isinstance(item, SparseHessian):
                 plan = self._sparse_plan(item, row_dim)
                 self._sparse[k] = plan
-                nodes.append(plan.nonzeros)
+                nodes.append(_seeds_folded(plan))
             elif isinstance(item, Node):
                 nodes.append(item)
             else:
