@@ -19,6 +19,26 @@ class PatternError(SymdiffError):
     """A sparsity pattern cannot be derived (an op without a pattern rule, unbound dims)."""
 
 
+def propagate(outputs, seeds: dict, dims: dict, check=None) -> dict:
+    """The pattern of every node of the graph of ``outputs``, from the patterns in ``seeds`` (a
+    node -> pattern map; other leaves depend on nothing), applying each op's ``pattern`` rule in
+    topological order. ``check(node, pattern)`` sees each non-empty pattern as it is made."""
+    from .graph import toposort
+
+    pats = dict(seeds)
+    for node in toposort(outputs):
+        if node in pats:
+            continue
+        ins = [pats[i] for i in node.inputs]
+        if node.op is None or all(p is None for p in ins):
+            pats[node] = None
+            continue
+        pats[node] = node.op.pattern(node, ins, [concrete_shape(i.shape, dims) for i in node.inputs], dims)
+        if check is not None and pats[node] is not None:
+            check(node, pats[node])
+    return pats
+
+
 def size(shape) -> int:
     return int(np.prod(shape, dtype=np.int64))
 

@@ -72,24 +72,15 @@ def dependency_patterns(outputs, x: Node, dims: Mapping | None = None,
     outs = [outputs] if isinstance(outputs, Node) else list(outputs)
     try:
         nx = _size(concrete_shape(x.shape, dims))
-        pats: dict[Node, sp.csr_matrix | None] = {x: sp.identity(nx, dtype=np.float64, format="csr")}
-        for node in toposort(outs):
-            if node in pats:
-                continue
-            if node.op is None:
-                pats[node] = None
-                continue
-            ins = [pats[i] for i in node.inputs]
-            if all(p is None for p in ins):
-                pats[node] = None
-                continue
-            shapes = [concrete_shape(i.shape, dims) for i in node.inputs]
-            pats[node] = node.op.pattern(node, ins, shapes, dims)
-            if max_nnz is not None and pats[node] is not None and pats[node].nnz > max_nnz:
+
+        def check(node, P):
+            if max_nnz is not None and P.nnz > max_nnz:
                 raise DensePatternError(
                     f"sparsity pattern: the {node.op.name} node of shape {format_shape(node.shape)} depends on "
-                    f"{pats[node].nnz} (entry, x entry) pairs, over the budget of {max_nnz}: the pattern is "
+                    f"{P.nnz} (entry, x entry) pairs, over the budget of {max_nnz}: the pattern is "
                     f"(nearly) dense for x of {nx} entries")
+
+        pats = patterns.propagate(outs, {x: sp.identity(nx, dtype=np.float64, format="csr")}, dims, check)
     except ShapeError as exc:
         raise PatternError(f"sparsity pattern: {exc}; pass values binding every named dim") from None
     return [pats[o] if pats[o] is not None else _empty(_size(concrete_shape(o.shape, dims)), nx) for o in outs]

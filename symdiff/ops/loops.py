@@ -605,7 +605,8 @@ def scan_pattern(node, pats, shapes, dims):
                 seeds[s] = None
         if body.index is not None:
             seeds[body.index] = None
-        outs = _propagate(body.outputs, seeds, dims)
+        pats = P.propagate(body.outputs, seeds, dims)
+        outs = [pats[o] for o in body.outputs]
         carry = outs[:nc]
         if kind == "ys":
             stacked.append((t, outs[nc + j]))
@@ -619,24 +620,6 @@ def scan_pattern(node, pats, shapes, dims):
     if all(b.nnz == 0 for b in blocks):
         return None
     return sp.vstack(blocks, format="csr")
-
-
-def _propagate(outputs: list[Node], seeds: dict, dims: dict) -> list:
-    from ..types import concrete_shape
-
-    pats = dict(seeds)
-    for n in toposort(outputs):
-        if n in pats:
-            continue
-        if n.op is None:
-            pats[n] = None
-            continue
-        ins = [pats[i] for i in n.inputs]
-        if all(p is None for p in ins):
-            pats[n] = None
-            continue
-        pats[n] = n.op.pattern(n, ins, [concrete_shape(i.shape, dims) for i in n.inputs], dims)
-    return [pats[o] for o in outputs]
 
 
 # ---------------------------------------------------------------------------------------------
