@@ -65,6 +65,27 @@ def compile_function(variables: Sequence[Variable], outputs: Sequence[Node], *, 
     return fn
 
 
+def starting_point(wrt: list, x0, single: bool) -> tuple[list, list, np.ndarray]:
+    """``x0`` (one array, or one per variable of ``wrt``) checked against the variables' shapes
+    and flattened: (shapes, sizes, the flat float64 start)."""
+    x0s = [x0] if single else list(x0)
+    if len(x0s) != len(wrt):
+        raise InputError(f"minimize: {len(wrt)} variables but {len(x0s)} starting values")
+    dims: dict = {}
+    shapes, sizes, starts = [], [], []
+    for v, a in zip(wrt, x0s):
+        try:
+            a = np.array(a, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InputError(f"minimize: the start x0 for {v.name!r} must be numbers (an array of shape "
+                             f"{format_shape(v.shape)}), got {type(a).__name__} {a!r:.40}") from None
+        bind_dims(v.name, v.shape, a.shape, dims)
+        shapes.append(a.shape)
+        sizes.append(a.size)
+        starts.append(a.ravel())
+    return shapes, sizes, (np.concatenate(starts) if starts else np.zeros(0))
+
+
 class _Problem:
     """The symbolic problem, packed into a flat vector for the optimisers."""
 
@@ -74,24 +95,10 @@ class _Problem:
             raise SymdiffError("minimize: f must be a scalar symdiff node")
         self.single = isinstance(wrt, Node)
         self.wrt = [wrt] if self.single else list(wrt)
-        x0s = [x0] if self.single else list(x0)
-        if len(x0s) != len(self.wrt):
-            raise InputError(f"minimize: {len(self.wrt)} variables but {len(x0s)} starting values")
-        dims: dict = {}
-        self.shapes, self.sizes, starts = [], [], []
-        for v, a in zip(self.wrt, x0s):
+        for v in self.wrt:
             if not isinstance(v, Variable):
                 raise InputError(f"minimize: wrt must be variables, got {v!r}")
-            try:
-                a = np.array(a, dtype=np.float64)
-            except (TypeError, ValueError):
-                raise InputError(f"minimize: the start x0 for {v.name!r} must be numbers (an array of shape "
-                                 f"{format_shape(v.shape)}), got {type(a).__name__} {a!r:.40}") from None
-            bind_dims(v.name, v.shape, a.shape, dims)
-            self.shapes.append(a.shape)
-            self.sizes.append(a.size)
-            starts.append(a.ravel())
-        self.x0 = np.concatenate(starts) if starts else np.zeros(0)
+        self.shapes, self.sizes, self.x0 = starting_point(self.wrt, x0, self.single)
         self.f = f
         self.others = [n for n in toposort([f]) if isinstance(n, Variable) and n not in self.wrt]
         by_name = {v.name: v for v in self.others}

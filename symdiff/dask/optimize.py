@@ -21,8 +21,7 @@ from scipy.optimize import OptimizeResult
 
 from ..errors import InputError, SymdiffError
 from ..graph import Node, Variable, toposort
-from ..optimize import _Problem
-from ..types import bind_dims, format_shape
+from ..optimize import _Problem, starting_point
 from .chunked import DaskFunction
 
 __all__ = ["Objective", "objective", "minibatch"]
@@ -106,22 +105,7 @@ class _DaskProblem(_Problem):
                              f"({', '.join(v.name for v in obj.wrt)})")
         self.obj, self.compiled, self.f = obj, True, obj.f
         self.single, self.wrt = obj.single, obj.wrt
-        x0s = [x0] if self.single else list(x0)
-        if len(x0s) != len(self.wrt):
-            raise InputError(f"minimize: {len(self.wrt)} variables but {len(x0s)} starting values")
-        dims: dict = {}
-        self.shapes, self.sizes, starts = [], [], []
-        for v, a in zip(self.wrt, x0s):
-            try:
-                a = np.array(a, dtype=np.float64)
-            except (TypeError, ValueError):
-                raise InputError(f"minimize: the start x0 for {v.name!r} must be numbers (shape "
-                                 f"{format_shape(v.shape)})") from None
-            bind_dims(v.name, v.shape, a.shape, dims)
-            self.shapes.append(a.shape)
-            self.sizes.append(a.size)
-            starts.append(a.ravel())
-        self.x0 = np.concatenate(starts) if starts else np.zeros(0)
+        self.shapes, self.sizes, self.x0 = starting_point(self.wrt, x0, self.single)
         self.others = obj.others
         by_name = {v.name: v for v in self.others}
         given = {}
