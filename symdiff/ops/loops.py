@@ -37,7 +37,7 @@ import numpy as np
 
 from ..errors import GradError, ShapeError, SymdiffError
 from ..graph import Constant, Node, Variable, as_node, toposort
-from ..types import format_shape
+from ..types import concrete_shape, format_shape
 from .base import Op
 
 
@@ -199,27 +199,38 @@ class Loop:
         return f"loop(T={self.length}{', reverse' if self.reverse else ''})"
 
 
-class ScanOutput(Op):
-    """Output ``k`` of a scan (see the module docstring). Inputs: the trip count (an int64
-    constant of shape (1,)), the initial carries, the scanned arrays, the params."""
+class _LoopOutput(Op):
+    """Output ``k`` of a loop: the outputs of one loop with the same inputs form a group
+    (``group()``) that the VM, the code generator and ``build_grad`` compute together."""
 
-    name = "scan"
     accepts_bool = True
     fold_constants = False
     contiguous_output = True  # the code generator writes every result into a fresh C array
     hidden_params = ("loop",)
 
-    def __init__(self, loop: Loop, k: int):
+    def __init__(self, loop, k: int):
         super().__init__(loop=loop, k=k)
 
-    # -- the group of outputs computed together -------------------------------------------
     def group(self):
         return self.loop
 
-    @property
-    def output_kind(self) -> str:
-        kind, j = self.loop.kind_of(self.k)
-        return f"{kind} {j}"
+    def defines(self, ctx, node) -> list[str]:
+        """The generated names this node's code assigns (the first output of a group computes all)."""
+        sibs = ctx.siblings(node)
+        return [ctx.names[s] for s in sibs] if node is sibs[0] else []
+
+    def lower(self, ctx, node, args, out):
+        sibs = ctx.siblings(node)
+        if node is not sibs[0]:
+            return [f"pass  # {out}: computed by the loop of {ctx.names[sibs[0]]}"]
+        return self.lower_group(ctx, node, sibs, args, out)
+
+
+class ScanOutput(_LoopOutput):
+    """Output ``k`` of a scan (see the module docstring). Inputs: the trip count (an int64
+    constant of shape (1,)), the initial carries, the scanned arrays, the params."""
+
+    name = "scan"
 
     def infer(self, *inputs):
         loop = self.loop
@@ -245,22 +256,14 @@ class ScanOutput(Op):
     def joint_bprop(self, inputs, outputs, Ds) -> list:
         return scan_vjp(self.loop, list(inputs), {o.op.k: d for o, d in zip(outputs, Ds) if d is not None})
 
-    def lower(self, ctx, node, args, out):
-        return lower_scan(ctx, node, args, out)
-
-    def defines(self, ctx, node) -> list[str]:
-        """The generated names this node's code assigns (the first output of a group computes all)."""
-        sibs = ctx.siblings(node)
-        return [ctx.names[s] for s in sibs] if node is sibs[0] else []
+    def lower_group(self, ctx, node, sibs, args, out):
+        return lower_scan(ctx, node, sibs, args, out)
 
     def batch(self, node, args, flags, B):
         return batch_scan(node, args, flags, B)
 
     def pattern(self, node, pats, shapes, dims):
         return scan_pattern(node, pats, shapes, dims)
-
-    def make(self, *inputs):
-        return self(*inputs)
 
     def subgraphs(self) -> list[tuple[str, Body]]:
         return [("scan body" if self.loop.body.kind == "step" else "scan body (gradient)", self.loop.body)]
@@ -290,15 +293,10 @@ def scan_nodes(loop: Loop, inputs: list[Node], ks) -> list[Node]:
 # ---------------------------------------------------------------------------------------------
 # NumPy evaluation
 # ---------------------------------------------------------------------------------------------
-def _split_inputs(loop: Loop, values: list):
-    c, x = 1 + loop.n_carry, 1 + loop.n_carry + loop.n_xs
-    return list(values[1:c]), list(values[c:x]), list(values[x:])
-
-
 def run_loop(loop: Loop, values: list, ks: list[int], dims: dict) -> list[np.ndarray]:
     """Run ``loop`` on input values; return outputs ``ks``."""
     body = loop.body
-    carry, xs, params = _split_inputs(loop, values)
+    carry, xs, params = _split(values, loop)
     T = loop.length
     for x, s in zip(xs, body.slices):
         if np.shape(x)[:1] != (T,):
@@ -307,7 +305,7 @@ def run_loop(loop: Loop, values: list, ks: list[int], dims: dict) -> list[np.nda
     ys_wanted = sorted({j for kind, j in want if kind == "ys"})
     hist_wanted = sorted({j for kind, j in want if kind == "history"})
     after_wanted = sorted({j for kind, j in want if kind == "after"})
-    ys = {j: np.empty((T, *np.shape(_probe_shape(body.ys[j], dims))), body.ys[j].dtype) for j in ys_wanted}
+    ys = {j: np.empty((T, *concrete_shape(body.ys[j].shape, dims)), body.ys[j].dtype) for j in ys_wanted}
     hist = {j: np.empty((T, *np.shape(carry[j])), body.carries[j].dtype) for j in hist_wanted}
     after = {j: np.empty((T, *np.shape(carry[j])), body.carries[j].dtype) for j in after_wanted}
     schedule = body.schedule()
@@ -328,12 +326,6 @@ def run_loop(loop: Loop, values: list, ks: list[int], dims: dict) -> list[np.nda
             after[j][t] = carry[j]
     stored = {"final": carry, "ys": ys, "history": hist, "after": after}
     return [stored[kind][j] for kind, j in want]
-
-
-def _probe_shape(node: Node, dims: dict):
-    from ..types import concrete_shape
-
-    return np.empty(concrete_shape(node.shape, dims), dtype=np.bool_)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -358,7 +350,7 @@ def scan_vjp(loop: Loop, inputs: list[Node], seeds: dict[int, Node]) -> list[Nod
 
     body = loop.body
     nc, ny = loop.n_carry, loop.n_y
-    init, xs, params = _split_inputs(loop, inputs)
+    init, xs, params = _split(inputs, loop)
     steps = inputs[0]
     dc = [j for j in range(nc) if _differentiable(body.carries[j])]
     dx = [i for i in range(loop.n_xs) if _differentiable(body.slices[i])]
@@ -436,11 +428,8 @@ def scan_vjp(loop: Loop, inputs: list[Node], seeds: dict[int, Node]) -> list[Nod
 # ---------------------------------------------------------------------------------------------
 # Numba lowering
 # ---------------------------------------------------------------------------------------------
-def lower_scan(ctx, node, args, out) -> list[str]:
+def lower_scan(ctx, node, sibs, args, out) -> list[str]:
     """A loop in the kernel calling the body's own generated function once per step."""
-    sibs = ctx.siblings(node)
-    if node is not sibs[0]:
-        return [f"pass  # {out}: computed by the loop of {ctx.names[sibs[0]]}"]
     loop: Loop = node.op.loop
     body = loop.body
     nc = loop.n_carry
@@ -452,22 +441,10 @@ def lower_scan(ctx, node, args, out) -> list[str]:
     steps, carry_in, xs_in, par_in = args[0], *_split(args, loop)
     n = f"{out}_n"
     lines = [f"{n} = {steps}[0]  # the step count{' (the steps run backwards)' if loop.reverse else ''}"]
-    carry = [f"{out}_c{j}" for j in range(nc)]
-    ins = [ctx.rep[i] for i in node.inputs]
-    c_nodes, x_nodes, p_nodes = _split(ins, loop)
-    for j, (c, a) in enumerate(zip(carry, carry_in)):
-        lines.append(f"{c} = {_fixed(ctx, a, c_nodes[j])}")
-    xs = []
-    for i, a in enumerate(xs_in):
-        lines.append(f"{out}_x{i} = {_fixed(ctx, a, x_nodes[i])}")
-        xs.append(f"{out}_x{i}")
-    pars = []
-    for m, (a, p) in enumerate(zip(par_in, p_nodes)):  # converted once, before the loop
-        fixed = _fixed(ctx, a, p)
-        if fixed != a and p.ndim:
-            lines.append(f"{out}_p{m} = {fixed}")
-            fixed = f"{out}_p{m}"
-        pars.append(fixed)
+    c_nodes, x_nodes, p_nodes = _split([ctx.rep[i] for i in node.inputs], loop)
+    carry = _bind_values(ctx, lines, f"{out}_c", carry_in, c_nodes, always=True)
+    xs = _bind_values(ctx, lines, f"{out}_x", xs_in, x_nodes, always=True)
+    pars = _bind_values(ctx, lines, f"{out}_p", par_in, p_nodes)
     ys = {j: f"{out}_y{j}" for j in ys_wanted}
     hist = {j: f"{out}_h{j}" for j in hist_wanted}
     after = {j: f"{out}_a{j}" for j in after_wanted}
@@ -486,8 +463,7 @@ def lower_scan(ctx, node, args, out) -> list[str]:
     call_args += dim_args
     results = [f"{out}_r{k}" for k in range(nc + len(ys_wanted))]
     step.append(f"{', '.join(results)}{',' if len(results) == 1 else ''} = {fn}({', '.join(call_args)})")
-    for j, c in enumerate(carry):  # the body returns C-contiguous arrays
-        step.append(f"{c} = {results[j]}" if body.carries[j].ndim else f"{c} = np.{body.carries[j].dtype.name}({results[j]})")
+    step += _carry_updates(carry, results, body)
     for pos, j in enumerate(ys_wanted):
         step += _store(ctx, ys[j], f"{out}_t", results[nc + pos], body.ys[j].shape)
     for j, name in after.items():
@@ -510,9 +486,29 @@ def _store(ctx, stacked: str, t: str, value: str, shape) -> list[str]:
     return lines
 
 
-def _split(args: list[str], loop: Loop):
+def _split(items: list, loop: Loop) -> tuple[list, list, list]:
+    """A scan's inputs (values, nodes, names, flags) as (initial carries, scanned arrays, params)."""
     c, x = 1 + loop.n_carry, 1 + loop.n_carry + loop.n_xs
-    return args[1:c], args[c:x], args[x:]
+    return list(items[1:c]), list(items[c:x]), list(items[x:])
+
+
+def _bind_values(ctx, lines: list, prefix: str, exprs: list, nodes: list, always: bool = False) -> list[str]:
+    """Names for the values a loop passes to its body, bound before the loop (``lines``) where
+    they need a conversion (see ``_fixed``), or always (carries, scanned arrays)."""
+    names = []
+    for k, (a, n) in enumerate(zip(exprs, nodes)):
+        fixed = _fixed(ctx, a, n)
+        if always or (fixed != a and n.ndim):
+            lines.append(f"{prefix}{k} = {fixed}")
+            fixed = f"{prefix}{k}"
+        names.append(fixed)
+    return names
+
+
+def _carry_updates(carry: list[str], results: list[str], body: Body) -> list[str]:
+    """The new carries from the body's results (C-contiguous arrays already; scalars typed)."""
+    return [f"{c} = {r}" if v.ndim else f"{c} = np.{v.dtype.name}({r})"
+            for c, r, v in zip(carry, results, body.carries)]
 
 
 def _fixed(ctx, expr: str, node: Node) -> str:
@@ -555,9 +551,7 @@ def batch_scan(node, args, flags, B):
                   for m, (p, f) in enumerate(zip(body.params, p_flags))]
         replace = {old: new for old, new in zip(body.carries + body.slices + body.params, carries + slices + params)
                    if old is not new}
-        outs = vmap_many(body.outputs, replace)
-        outs = [o if o.shape[:1] == (B,) and o.ndim == ref.ndim + 1 else _broadcast_batch(o, B)
-                for o, ref in zip(outs, body.outputs)]
+        outs = vmap_many(body.outputs, replace)  # unbatched outputs come back broadcast
         new_body = close_body(carries, slices, body.index, outs, nc, body.kind, params, [None] * len(params))
         new_loop = Loop(new_body, loop.length, loop.reverse, loop.start)
         body._batched[key] = new_loop
@@ -567,12 +561,6 @@ def batch_scan(node, args, flags, B):
     out = ScanOutput(new_loop, node.op.k)(args[0], *init, *xs, *p_args, *extra)
     kind, _ = loop.kind_of(node.op.k)
     return out if kind == "final" else swapaxes(out, 0, 1)
-
-
-def _broadcast_batch(x: Node, B) -> Node:
-    from .structure import broadcast_to
-
-    return broadcast_to(x, (B, *x.shape))
 
 
 def scan_pattern(node, pats, shapes, dims):
@@ -684,6 +672,7 @@ def scan(f: Callable, init, xs=None, length: int | None = None, reverse: bool = 
     count when ``xs`` is ``None``. ``f`` is called once, on symbolic placeholders: the loop is one
     node of the graph whatever the step count. ``checkpoint=k`` stores the carry only every ``k``
     steps for the gradient (recomputing the rest): memory ``T/k + k`` carries instead of ``T``.
+    ``unroll`` is accepted for JAX's signature and ignored: the step count is a kernel argument.
     """
     fn = "scan"
     carry_nodes, carry_rebuild = _initial(init, fn)
@@ -826,21 +815,10 @@ class WhileLoop:
         return "while"
 
 
-class WhileOutput(Op):
+class WhileOutput(_LoopOutput):
     """Carry ``k`` after a while loop (forward only). Inputs: the initial carries, the params."""
 
     name = "while_loop"
-    accepts_bool = True
-    fold_constants = False
-    contiguous_output = True
-    hidden_params = ("loop",)
-    nondifferentiable_inputs = True
-
-    def __init__(self, loop: WhileLoop, k: int):
-        super().__init__(loop=loop, k=k)
-
-    def group(self):
-        return self.loop
 
     def infer(self, *inputs):
         c = self.loop.body.carries[self.k]
@@ -870,38 +848,23 @@ class WhileOutput(Op):
         raise GradError("while_loop has no reverse-mode gradient (its trip count is not known in advance); "
                         "pass max_steps=N to while_loop to make it a differentiable scan of N masked steps")
 
-    def lower(self, ctx, node, args, out):
-        sibs = ctx.siblings(node)
-        if node is not sibs[0]:
-            return [f"pass  # {out}: computed by the loop of {ctx.names[sibs[0]]}"]
+    def lower_group(self, ctx, node, sibs, args, out):
         body = self.loop.body
         nc = body.n_carry
         fn, dim_args = ctx.subfunction(body.inputs, body.outputs)
-        carry = [f"{out}_c{j}" for j in range(nc)]
         ins = [ctx.rep[i] for i in node.inputs]
-        lines = [f"{c} = {_fixed(ctx, a, n)}" for c, a, n in zip(carry, args[:nc], ins[:nc])]
-        pars = []
-        for m, (a, p) in enumerate(zip(args[nc:], ins[nc:])):
-            fixed = _fixed(ctx, a, p)
-            if fixed != a and p.ndim:
-                lines.append(f"{out}_p{m} = {fixed}")
-                fixed = f"{out}_p{m}"
-            pars.append(fixed)
+        lines: list[str] = []
+        carry = _bind_values(ctx, lines, f"{out}_c", args[:nc], ins[:nc], always=True)
+        pars = _bind_values(ctx, lines, f"{out}_p", args[nc:], ins[nc:])
         results = [f"{out}_r{k}" for k in range(nc + 1)]
         lines.append("while True:")
         lines.append(f"    {', '.join(results)} = {fn}({', '.join(carry + pars + dim_args)})")
         lines.append(f"    if not {results[-1]}:")
         lines.append("        break")
-        for j, c in enumerate(carry):
-            c_type = body.carries[j]
-            lines.append(f"    {c} = {results[j]}" if c_type.ndim else f"    {c} = np.{c_type.dtype.name}({results[j]})")
+        lines += ["    " + line for line in _carry_updates(carry, results, body)]
         for s in sibs:
             lines.append(f"{ctx.names[s]} = {carry[s.op.k]}")
         return lines
-
-    def defines(self, ctx, node) -> list[str]:
-        sibs = ctx.siblings(node)
-        return [ctx.names[s] for s in sibs] if node is sibs[0] else []
 
     def batch(self, node, args, flags, B):
         from ..batching import BatchingError
