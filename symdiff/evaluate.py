@@ -6,7 +6,7 @@ from typing import Mapping
 import numpy as np
 
 from .errors import DTypeError, InputError, ShapeError
-from .graph import Constant, Node, Variable, flatten_outputs, toposort
+from .graph import Constant, Node, Variable, flatten_outputs, group_key, toposort
 from .types import bind_dims, format_shape
 
 
@@ -148,12 +148,13 @@ class _GroupStep:
 
 
 def _group_siblings(plan: list, slot: dict) -> list:
-    """Steps of nodes whose op computes a group of outputs together (``op.group()``, same
-    inputs) become one ``_GroupStep`` at the place of the first of them."""
+    """Steps of nodes one op computes together (``graph.group_key``) become one ``_GroupStep``
+    (``op.perform_group``) at the place of the first of them."""
     groups: dict = {}
     for what, _ in plan:
-        if isinstance(what, Node) and hasattr(what.op, "perform_group"):
-            groups.setdefault((what.op.group(), tuple(map(id, what.inputs))), []).append(what)
+        key = group_key(what) if isinstance(what, Node) else None
+        if key is not None:
+            groups.setdefault(key, []).append(what)
     if not groups:
         return plan
     first = {nodes[0]: nodes for nodes in groups.values()}

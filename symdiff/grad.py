@@ -8,6 +8,8 @@ For a target ``z`` and variables ``T``:
 3. visiting ``G'`` in reverse topological order (every consumer before the nodes it consumes),
    each node ``V`` gets ``sum over C in get_consumers(V, G') of op.bprop(get_inputs(C), C, grad_table[C])``
    (the entry of that bprop for each position where ``V`` is an input of ``C``);
+   (an op computing several outputs together, a loop, gives one ``joint_bprop`` for all of
+   them: ``sum over its outputs O of <O, grad_table[O]>`` differentiated once);
 4. the new gradient nodes join the same graph: they reference the forward nodes, so
    differentiating them again gives higher derivatives.
 
@@ -21,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import DisconnectedError, GradError
-from .graph import Constant, Graph, Node, _creation_role, get_consumers, get_inputs, get_operation
+from .graph import Constant, Graph, Node, _creation_role, get_consumers, get_inputs, get_operation, group_key
 from .types import BOOL, format_shape
 
 
@@ -147,12 +149,12 @@ def build_grad(target: Node, wrt: Sequence[Node], seed=None, *, disconnected: st
 
 
 def _siblings(C: Node, G: Graph) -> list[Node]:
-    """The nodes of ``G`` computed by one op together with ``C``: same ``op.group()``, same
-    inputs. Their gradients are all known when the first of their inputs is visited."""
-    key = (C.op.group(), C.inputs)
+    """The nodes of ``G`` computed by one op together with ``C`` (``graph.group_key``). Their
+    gradients are all known when the first of their inputs is visited."""
+    key = group_key(C)
     src = next((i for i in C.inputs if i in G.consumers), None)
     consumers = G.consumers[src] if src is not None else [C]
-    return [S for S in consumers if hasattr(S.op, "joint_bprop") and (S.op.group(), S.inputs) == key]
+    return [S for S in consumers if group_key(S) == key]
 
 
 def _checked(g: Node, V: Node, C: Node) -> Node:

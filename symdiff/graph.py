@@ -396,6 +396,17 @@ def structural_key(node: Node, rep: dict | None = None):
     return (node.op, ids)
 
 
+def group_key(node: Node, rep: dict | None = None):
+    """Nodes that one multi-output op computes together (a loop's results) share this key: the
+    op's ``group()`` and the same inputs (seen through ``rep``, a map to representatives).
+    ``None`` for other nodes. The VM, the code generator and ``build_grad`` group by it."""
+    group = getattr(node.op, "group", None)
+    if group is None:
+        return None
+    inputs = node.inputs if rep is None else [rep[i] for i in node.inputs]
+    return (group(), tuple(map(id, inputs)))
+
+
 def flatten_outputs(outputs, error: type = SymdiffError, what: str = "symdiff nodes") -> tuple[list[Node], bool]:
     """Accept one node or a list of nodes; return the list and whether a single node was given."""
     if isinstance(outputs, Node):

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..graph import Constant, Node, Variable, structural_key, toposort
+from ..graph import Constant, Node, Variable, group_key, structural_key, toposort
 from ..types import DimExpr, dim_names
 from ..ops.elementwise import Elemwise
 from ..ops.reduction import Reduce, Sum
@@ -305,12 +305,11 @@ class Lowering:
 
     # -- multi-output ops and loop bodies -----------------------------------------------------
     def siblings(self, node: Node) -> list[Node]:
-        """The nodes computed together with ``node`` by one multi-output op (``op.group()``,
-        the same inputs), in schedule order; the first of them emits the code for all."""
-        key = (node.op.group(), tuple(self.rep[i] for i in node.inputs))
+        """The nodes computed together with ``node`` by one multi-output op (``graph.group_key``),
+        in schedule order; the first of them emits the code for all."""
+        key = group_key(node, self.rep)
         if key not in self._siblings:
-            self._siblings[key] = [m for m in self.order if hasattr(m.op, "group") and (
-                m.op.group(), tuple(self.rep[i] for i in m.inputs)) == key]
+            self._siblings[key] = [m for m in self.order if group_key(m, self.rep) == key]
         return self._siblings[key]
 
     def contiguous(self, n: Node) -> bool:
