@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import symdiff as sd
+from checks import checked_sparse_pattern
 
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
@@ -310,14 +311,6 @@ def test_vmap(build):
     np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-14)
 
 
-def _sparse_pattern(f, x, xv):
-    """The sparse Hessian's pattern, after checking its values against the dense Hessian."""
-    H = sd.hessian(f, x, sparse=True)
-    H.compiled = False
-    Hs = H({x: xv})
-    dense = sd.evaluate(sd.hessian(f, x), {x: xv}).reshape(Hs.shape)
-    np.testing.assert_allclose(Hs.toarray(), dense, rtol=1e-12, atol=1e-12)
-    return H.pattern.toarray()
 
 
 def test_sparse_hessian_patterns():
@@ -326,20 +319,20 @@ def test_sparse_hessian_patterns():
     xv = RNG.normal(size=n)
     i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
     # diff couples neighbours only: tridiagonal
-    P = _sparse_pattern(sd.sum(sd.sin(sd.diff(x)) ** 2), x, xv)
+    P = checked_sparse_pattern(sd.sum(sd.sin(sd.diff(x)) ** 2), x, xv)
     np.testing.assert_array_equal(P, np.abs(i - j) <= 1)
     # second differences: pentadiagonal
-    P = _sparse_pattern(sd.sum(sd.sin(sd.diff(x, 2)) ** 2), x, xv)
+    P = checked_sparse_pattern(sd.sum(sd.sin(sd.diff(x, 2)) ** 2), x, xv)
     np.testing.assert_array_equal(P, np.abs(i - j) <= 2)
     # roll: neighbours on a ring (x_0 and x_{n-1} couple)
-    P = _sparse_pattern(sd.sum(sd.sin(x * sd.roll(x, 1))), x, xv)
+    P = checked_sparse_pattern(sd.sum(sd.sin(x * sd.roll(x, 1))), x, xv)
     np.testing.assert_array_equal(P, ((i - j) % n <= 1) | ((j - i) % n <= 1))
     # a reflect pad only mirrors entries: still local
-    P = _sparse_pattern(sd.sum(sd.tanh(sd.diff(sd.pad(x, 2, "reflect")))), x, xv)
+    P = checked_sparse_pattern(sd.sum(sd.tanh(sd.diff(sd.pad(x, 2, "reflect")))), x, xv)
     assert P.sum() < n * n / 2 and np.all(P[np.abs(i - j) <= 1])
     # a 2-d diagonal of x x^T touches each x_i alone
     X = sd.tensor("X", (4, 4))
-    P = _sparse_pattern(sd.sum(sd.sin(sd.diagonal(X)) ** 3 + sd.sum(sd.tril(X, -1) ** 2)), X, RNG.normal(size=(4, 4)))
+    P = checked_sparse_pattern(sd.sum(sd.sin(sd.diagonal(X)) ** 3 + sd.sum(sd.tril(X, -1) ** 2)), X, RNG.normal(size=(4, 4)))
     np.testing.assert_array_equal(P, np.eye(16, dtype=bool))
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import symdiff as sd
+from checks import checked_sparse_pattern
 
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", True)
@@ -350,13 +351,6 @@ def test_vmap(build):
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
-def _dense_vs_sparse(f, x, xv):
-    H = sd.hessian(f, x, sparse=True)
-    H.compiled = False
-    Hs = H({x: xv})
-    dense = sd.evaluate(sd.hessian(f, x), {x: xv}).reshape(Hs.shape)
-    np.testing.assert_allclose(Hs.toarray(), dense, rtol=1e-12, atol=1e-12)
-    return H.pattern.toarray()
 
 
 def test_sparse_hessian_patterns():
@@ -364,18 +358,18 @@ def test_sparse_hessian_patterns():
     xv = g_any((3, 4))
     block = np.kron(np.eye(3, dtype=bool), np.ones((4, 4), dtype=bool))  # rows do not mix
     # cumsum along rows: entries of one row interact, rows do not
-    P = _dense_vs_sparse(sd.sum(sd.sin(sd.cumsum(x, 1)) ** 2), x, xv)
+    P = checked_sparse_pattern(sd.sum(sd.sin(sd.cumsum(x, 1)) ** 2), x, xv)
     np.testing.assert_array_equal(P, block)
-    P = _dense_vs_sparse(sd.sum(sd.sin(sd.prod(x, 1))), x, xv)
+    P = checked_sparse_pattern(sd.sum(sd.sin(sd.prod(x, 1))), x, xv)
     np.testing.assert_array_equal(P, block)
-    P = _dense_vs_sparse(sd.sum(sd.tanh(sd.cumprod(x, 1))), x, xv)
+    P = checked_sparse_pattern(sd.sum(sd.tanh(sd.cumprod(x, 1))), x, xv)
     np.testing.assert_array_equal(P, block)
     # a cumsum whose last entries are dropped: x[:, 3] enters no kept entry
-    P = _dense_vs_sparse(sd.sum(sd.sin(sd.cumsum(x, 1)[:, :2]) ** 2), x, xv)
+    P = checked_sparse_pattern(sd.sum(sd.sin(sd.cumsum(x, 1)[:, :2]) ** 2), x, xv)
     first_two = np.kron(np.eye(3, dtype=bool), np.pad(np.ones((2, 2), dtype=bool), ((0, 2), (0, 2))))
     np.testing.assert_array_equal(P, first_two)
     # columns for cumprod along axis 0
-    P = _dense_vs_sparse(sd.sum(sd.sin(sd.cumprod(x, 0))), x, xv)
+    P = checked_sparse_pattern(sd.sum(sd.sin(sd.cumprod(x, 0))), x, xv)
     np.testing.assert_array_equal(P, np.kron(np.ones((3, 3), dtype=bool), np.eye(4, dtype=bool)))
 
 
