@@ -332,10 +332,40 @@ class _Plan:
                 self.nonzeros = X.gather(self.compressed, col.take)
             else:
                 self.nonzeros = take(X.gather(self.compressed, distinct), inverse.astype(np.int64))
+        # a stencil Hessian (each diagonal a graph on x: ``symdiff.stencil``) skips the seeds,
+        # the compressed product and the gather: its values are written where they are computed
+        self.route = "compressed"
+        stencil_nonzeros = self._stencil(product, v, x, dims, full) if colouring == "auto" else None
+        if stencil_nonzeros is not None:
+            self.route, self.nonzeros, self.substitution = "stencil", stencil_nonzeros, None
         self.variables = [n for n in toposort([self.nonzeros]) if isinstance(n, Variable)]
         self.indptr, self.indices = full.indptr, full.indices
         self.shape = (nx, nx)
         self.fn = None
+
+    @staticmethod
+    def _stencil(product: Node, v: Variable, x: Node, dims: dict, full: sp.csr_matrix) -> Node | None:
+        """The CSR values as one ``diagonals_to_csr`` of the Hessian's diagonals, or ``None`` when
+        the product is no stencil (or its diagonals would hold far more entries than the pattern)."""
+        from . import stencil
+        from .rewrite import simplify
+
+        shape = concrete_shape(x.shape, dims)
+        if not shape or not all(isinstance(d, int) for d in x.shape):
+            return None
+        diags = stencil.diagonals(simplify(product), v, shape)
+        if diags is None:
+            return None
+        layout = stencil.csr_layout(full, shape, list(diags))
+        if layout is None:
+            return None
+        present, band = layout
+        if present.size > 4 * max(full.nnz, 1):
+            return None
+        offsets = list(diags)
+        nodes = simplify(list(diags.values()))
+        mask = [] if band else [Constant(present)]
+        return X.DiagonalsToCSR(tuple(offsets), tuple(shape), not band)(*nodes, *mask)
 
     def compile(self, compiled: bool | None) -> Callable:
         """``fn(*arrays)`` (one per ``self.variables``) returning the non-zeros: a compiled
@@ -479,7 +509,7 @@ class SparseHessian(_SparseMatrix):
                 fn = plan.compile(self.compiled)
                 rest = [v for v in plan.variables if v is not plan.seed_var]
                 if len(rest) == 1 and rest[0] is self.x and plan.variables[-1] is self.x:
-                    seeds = plan.seeds if plan.seed_var is not None else None
+                    seeds = plan.seeds if any(v is plan.seed_var for v in plan.variables) else None
                     self._fast = (self.compiled, plan, fn, self.x, seeds)
             try:  # (a constant Hessian's function takes no x: bind_inputs checks its shape)
                 args = [plan.seeds if v is plan.seed_var else values[v] if v in values else values[v.name]

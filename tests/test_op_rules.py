@@ -50,8 +50,10 @@ def _missing_rules(cls: type) -> list[str]:
         missing.append("bprop")
     lowered = hasattr(cls, "lower") or hasattr(cls, "emit_indexed") or (
         _overrides(cls, "emit", Elemwise) if elemwise else hasattr(cls, "emit"))
-    # reductions are accumulated inside the loop over their input (``init`` / ``update``)
-    if not (lowered or (elemwise and cls.code is not None) or (issubclass(cls, Reduce) and cls.update)):
+    # reductions are accumulated inside the loop over their input (``init`` / ``update``), and
+    # other loop sinks write inside it (``sink_setup`` / ``sink_update``)
+    sink = getattr(cls, "loop_sink", False) and hasattr(cls, "sink_setup") and hasattr(cls, "sink_update")
+    if not (lowered or sink or (elemwise and cls.code is not None) or (issubclass(cls, Reduce) and cls.update)):
         missing.append("lowering")
     if not _overrides(cls, "batch"):
         missing.append("batch")

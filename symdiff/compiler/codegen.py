@@ -272,7 +272,7 @@ class Lowering:
                 loop = loop_for(n, n.shape)
                 loop.members.append(n)
                 block_of[n] = loop
-            elif isinstance(n.op, Reduce):
+            elif isinstance(n.op, Reduce) or getattr(n.op, "loop_sink", False):
                 loop = loop_for(n, self.rep[n.inputs[0]].shape)
                 loop.sinks.append(n)
                 block_of[n] = loop
@@ -411,6 +411,10 @@ class Lowering:
         # ...and only if no float reduction (a sequential sum) runs in the same loop: then the
         # summands go to arrays and the sums follow in a loop of their own
         split = vector and bool(loop.sinks) and any(m.op.scalar_code is not None for m in elemwise)
+        # ...and other sinks (``op.loop_sink``: writers such as ``diagonals_to_csr``) read the
+        # temporaries where they are computed: no split then
+        reductions = [r for r in loop.sinks if isinstance(r.op, Reduce)]
+        split = split and len(reductions) == len(loop.sinks)
         summands: dict[Node, str] = {}
         if split:
             for r in loop.sinks:
@@ -429,6 +433,10 @@ class Lowering:
                 alloc = self.buffer(m) or f"_empty({self.shape_expr(m.shape)}, {dtype_expr(m.dtype)})"
                 lines.append(f"{self.names[m]} = {alloc}  # {self.label(m)}")
         for r in loop.sinks:
+            if r not in reductions:
+                lines += [line + (f"  # {self.label(r)}" if k == 0 else "")
+                          for k, line in enumerate(r.op.sink_setup(self, r, self.names[r]))]
+                continue
             init = r.op.init
             reduced = [loop.shape[a] for a in r.op.axis]
             if r.op.needs_nonempty and any(not isinstance(d, int) or d == 0 for d in reduced):
@@ -457,6 +465,10 @@ class Lowering:
                 body.append(f"{self.names[m]}[{', '.join(idx)}] = t{self.number[m]}")
         updates: list[str] = []
         for r in loop.sinks:
+            if r not in reductions:
+                updates += r.op.sink_update(self, r, self.names[r], idx,
+                                            lambda k, r=r: self.read(r.inputs[k], loop, idx))
+                continue
             val = self.read(r.inputs[0], loop, idx)
             if r.ndim == 0:
                 target = self.names[r]

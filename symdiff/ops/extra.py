@@ -151,3 +151,107 @@ def gather(x, idx) -> Node:
     x = as_node(x)
     idx = idx if isinstance(idx, Constant) else index_constant(idx)
     return Gather()(x, idx)
+
+
+class DiagonalsToCSR(Op):
+    """The CSR data of a matrix given by its diagonals: ``out`` lists ``D_t[j]`` for each row ``j``
+    of ``x`` (C order) and each offset ``t`` that row holds (``present[j, t]``), in that order.
+
+    ``D_t`` has ``x``'s shape and holds ``M[j, j + offsets[t]]`` (offsets: one int per axis of
+    ``x``, sorted, so each row's entries come in column order). ``present`` is ``None`` when a row
+    holds exactly the offsets that stay inside ``shape`` (the kernel then tests bounds); else an
+    (N, K) bool constant input. ``SparseHessian`` writes a stencil Hessian's values with it
+    (``symdiff.stencil``). Compiled, it is a *loop sink*: it joins the fused loop over ``x`` that
+    computes the diagonals and stores each value at its CSR position as it is computed.
+    """
+
+    name = "diagonals_to_csr"
+    accepts_bool = True  # the mask
+    loop_sink = True
+
+    def __init__(self, offsets: tuple, shape: tuple, masked: bool):
+        super().__init__(offsets=tuple(map(tuple, offsets)), shape=tuple(shape), masked=masked)
+
+    # the (N, K) presence table, from the mask input or the bounds
+    def _present(self, node_inputs_or_values) -> np.ndarray:
+        if self.masked:
+            mask = node_inputs_or_values[-1]
+            return np.asarray(mask.value if isinstance(mask, Constant) else mask, dtype=bool)
+        grid = np.indices(self.shape).reshape(len(self.shape), -1).T
+        return np.stack([np.all((grid + s >= 0) & (grid + s < np.array(self.shape)), axis=1)
+                         for s in np.array(self.offsets).reshape(len(self.offsets), len(self.shape))], axis=1)
+
+    def infer(self, *inputs):
+        K, N = len(self.offsets), int(np.prod(self.shape, dtype=np.int64))
+        diags = inputs[:-1] if self.masked else inputs
+        if len(diags) != K or any(d.shape != self.shape for d in diags):
+            raise ShapeError(f"diagonals_to_csr: expected {K} diagonals of shape {format_shape(self.shape)}, got "
+                             + ", ".join(format_shape(d.shape) for d in diags))
+        if self.masked and (not isinstance(inputs[-1], Constant) or inputs[-1].shape != (N, K)):
+            raise ShapeError(f"diagonals_to_csr: the mask must be a bool constant of shape ({N}, {K})")
+        return (int(self._present(inputs).sum()),), diags[0].dtype
+
+    def perform(self, values, node, dims):
+        diags = values[:-1] if self.masked else values
+        table = np.stack([np.ravel(d) for d in diags], axis=1)
+        return table[self._present(values)]
+
+    def _positions(self, inputs):
+        """Per diagonal t: (row j of each of its entries, position q of that entry in ``out``)."""
+        present = self._present(inputs)
+        q = np.full(present.shape, -1, dtype=np.int64)
+        q[present] = np.arange(int(present.sum()), dtype=np.int64)
+        return [(np.flatnonzero(present[:, t]), q[present[:, t], t]) for t in range(present.shape[1])]
+
+    def bprop(self, inputs, output, D):
+        """Each diagonal's entries come back from their CSR positions (a scatter; zeros elsewhere)."""
+        grads = [scatter(D, q, j, self.shape) for j, q in self._positions(inputs)]
+        return grads + ([None] if self.masked else [])
+
+    def batch(self, node, args, flags, B):
+        """The batched diagonals stacked to (B, N, K) and gathered at each batch's positions."""
+        from ..batching import bcast
+        from .structure import reshape, stack
+
+        if not isinstance(B, int):
+            raise BatchingError("vmap: batching diagonals_to_csr needs a static batch size")
+        K, N = len(self.offsets), int(np.prod(self.shape, dtype=np.int64))
+        diags = [reshape(bcast(a, f, B, self.shape), (B, N))
+                 for a, f in zip(args[:K], flags[:K])]
+        pos = np.flatnonzero(self._present(node.inputs).ravel())
+        b = np.arange(B, dtype=np.int64)[:, None]
+        flat = gather(stack(diags, axis=2), (b * N * K + pos).ravel())
+        return reshape(flat, (B, pos.shape[0]))
+
+    def pattern(self, node, pats, shapes, dims):
+        import scipy.sparse as sp
+
+        K, N = len(self.offsets), int(np.prod(self.shape, dtype=np.int64))
+        present = self._present(node.inputs)
+        rows = (np.arange(K, dtype=np.int64)[None, :] * N + np.arange(N, dtype=np.int64)[:, None])[present]
+        return patterns.rows(sp.vstack([sp.csr_matrix(p) for p in pats[:K]], format="csr"), rows)
+
+    # -- loop sink: inside the fused loop over x's shape --------------------------------------
+    def sink_setup(self, ctx, node, out: str) -> list[str]:
+        from ..compiler.codegen import dtype_expr
+
+        return [f"{out} = _empty({ctx.shape_expr(node.shape)}, {dtype_expr(node.dtype)})", f"{out}_k = 0"]
+
+    def sink_update(self, ctx, node, out: str, idx: list[str], read) -> list[str]:
+        """Store each present diagonal's value at the next CSR position: ``read(k)`` is the
+        expression of input ``k`` at the loop index ``idx``."""
+        lines = []
+        flat = " + ".join(f"{i} * {int(np.prod(self.shape[a + 1:], dtype=np.int64))}" if a < len(idx) - 1 else i
+                          for a, i in enumerate(idx)) or "0"
+        for t, s in enumerate(self.offsets):
+            if self.masked:
+                cond = [f"{ctx.names[ctx.rep[node.inputs[-1]]]}[{flat}, {t}]"]
+            else:
+                cond = [f"{i} >= {-d}" if d < 0 else f"{i} < {n - d}" for i, d, n in zip(idx, s, self.shape) if d]
+            store = [f"{out}[{out}_k] = {read(t)}", f"{out}_k += 1"]
+            if cond:
+                lines.append(f"if {' and '.join(cond)}:")
+                lines.extend("    " + line for line in store)
+            else:
+                lines.extend(store)
+        return lines
