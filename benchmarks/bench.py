@@ -264,12 +264,13 @@ def sd_build(key, D=None):
         xv = (D or DATA[key]())["x"]
         values = {x: xv}
         t1 = perf_counter()
-        H.data(values)  # the first call compiles the compressed Hessian-vector-product graph
+        H.data(values)  # the first call compiles the values' graph (stencil diagonals, or compressed HVPs)
         info["compile_s"] = perf_counter() - t1
         inner = _inner_function(H)
         info["from_cache"] = None if inner is None else bool(inner.from_cache)
         info["mode"] = None if inner is None else inner.mode
         info["nnz"], info["colours"] = int(H.nnz), int(H.n_colours)
+        info["route"] = H.route
         info["pattern"] = H.pattern
         return H.data, (values,), info
     ins, outs = sd_graph(key)
@@ -1058,7 +1059,7 @@ def run_workload(key, fws, opts, log):
             row.update(build_s=info["build_s"], cold_s=info["compile_s"], cold_from_cache=info.get("from_cache"),
                        mode=info.get("mode"), source_lines=info.get("source_lines"))
             if key in SPARSE:
-                row["nnz"], row["colours"] = info["nnz"], info["colours"]
+                row["nnz"], row["colours"], row["route"] = info["nnz"], info["colours"], info["route"]
                 ref_pat = _tridiag_pattern(D["x"].shape[0])
                 if pattern.shape != ref_pat.shape or (pattern != ref_pat).nnz:
                     raise AssertionError(f"pattern differs from the tridiagonal one ({pattern.nnz} non-zeros)")
@@ -1350,8 +1351,8 @@ def main(argv=None):
         if r.get("mode") in ("vm", "numpy"):
             notes.append(f"{r['key']}: symdiff chose mode={r['mode']!r} (graph above the jit budget, SYMDIFF_MAX_JIT_LINES)")
         if r["key"] in SPARSE and "nnz" in r:
-            notes.append(f"{r['key']}: {r['nnz']} non-zeros, {r['colours']} colours; 'cold compile' = first call "
-                         f"(compiles the compressed HVP graph), 'build' = pattern + colouring + graph")
+            notes.append(f"{r['key']}: {r['nnz']} non-zeros, {r['colours']} colours, {r.get('route')} route; 'cold compile' = "
+                         "first call (compiles the values' graph), 'build' = pattern + colouring + graphs")
         if (r.get("warm_build_s") or 0) > 0.1:
             notes.append(f"{r['key']}: in the warm-load process, building the graph took {fmt_time(r['warm_build_s'])} "
                          "(it ran Numba-compiled symdiff code, so Numba's start-up landed there, not in compile_seconds)")

@@ -447,7 +447,9 @@ class SparseHessian(_SparseMatrix):
     Attributes (available once the shapes are known: at once for static shapes, else after the
     first call): ``pattern`` (boolean CSR, rows/columns are entries of ``x`` in C order),
     ``colours`` and ``n_colours`` (the colouring), ``colouring`` (its kind: ``"distance2"``,
-    ``"star"`` or ``"acyclic"``), ``compressed`` (the graph node computing ``S^T H``: one batched
+    ``"star"`` or ``"acyclic"``), ``route`` (``"stencil"``: the diagonals written straight into
+    the CSR data, see ``symdiff.stencil``; or ``"compressed"``), ``compressed`` (the graph node
+    computing ``S^T H``, what the compressed route evaluates: one batched
     Hessian-vector product per colour; the seed matrix ``S`` is a constant of it or, where that
     reads less, an input: ``seed_inputs`` gives its value).
 
@@ -487,6 +489,13 @@ class SparseHessian(_SparseMatrix):
     def colouring(self) -> str:
         """The colouring used: ``"distance2"``, ``"star"`` or ``"acyclic"``."""
         return self._only_plan().colouring
+
+    @property
+    def route(self) -> str:
+        """How the values are computed: ``"stencil"`` (the Hessian's diagonals, read off the
+        product graph and written straight into the CSR data: ``symdiff.stencil``) or
+        ``"compressed"`` (one Hessian-vector product per colour, then the non-zeros picked out)."""
+        return self._only_plan().route
 
     @property
     def seed_inputs(self) -> dict:
