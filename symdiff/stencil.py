@@ -14,6 +14,9 @@ depends on ``v`` its own table ``{offset: coefficient node}``:
 * a slice ``M[lo:hi]`` reads ``M`` at ``j + lo``: offsets shift by ``+lo``, coefficients are sliced;
 * a slice gradient (``index_grad``, ``M`` placed at ``[lo:hi]`` of zeros) shifts them by ``-lo``,
   coefficients are placed the same way (zero outside);
+* strided slices (``x[::2]``, ``x[1::2]``: MGH's pairwise Rosenbrock, Powell, Wood) read ``v`` at
+  ``stride * j + s``: a table also carries its stride, multiplied by a slice's step and divided
+  by a slice gradient's; the product itself must come back to stride 1;
 * ``M1 + M2``, ``M1 - M2``, ``-M``: tables added offset by offset;
 * ``a * M``, ``M / a``, ``where(c, M1, M2)``, casts, with ``a`` and ``c`` free of ``v``: applied to
   every coefficient.
@@ -46,9 +49,10 @@ def diagonals(product: Node, v: Variable, shape: tuple) -> dict[Offset, Node] | 
     """``{s: A_s}`` with ``product[j] == sum_s A_s[j] * v[j + s]`` (each ``A_s`` of ``product``'s
     shape, free of ``v``), or ``None`` when ``product`` is not of that form. ``shape`` is the
     concrete shape of ``v`` (and ``product``); only static shapes are handled."""
-    if product.shape != v.shape or tuple(shape) != tuple(product.shape):
+    if product.shape != v.shape or tuple(shape) != tuple(product.shape) or not shape:
         return None
-    tables: dict[Node, dict[Offset, Node]] = {v: {(0,) * len(shape): Constant(np.asarray(1.0, dtype=v.dtype))}}
+    unit = (1,) * len(shape)
+    tables: dict[Node, _Table] = {v: _Table(unit, {(0,) * len(shape): Constant(np.asarray(1.0, dtype=v.dtype))})}
     try:
         for n in toposort([product]):
             if n is v or n.op is None:
@@ -58,26 +62,44 @@ def diagonals(product: Node, v: Variable, shape: tuple) -> dict[Offset, Node] | 
     except _NotStencil:
         return None
     table = tables.get(product)
-    if table is None or len(table) > MAX_DIAGONALS:
+    if table is None or table.stride != unit or len(table.coeffs) > MAX_DIAGONALS:
         return None
-    return {s: _full(a, product.shape) for s, a in sorted(table.items())}
+    return {s: _full(a, product.shape) for s, a in sorted(table.coeffs.items())}
+
+
+class _Table:
+    """A node ``N`` linear in ``v``: ``N[j] = sum_s coeffs[s][j] * v[stride * j + s]`` (per axis)."""
+
+    def __init__(self, stride: tuple, coeffs: dict):
+        self.stride, self.coeffs = stride, coeffs
+
+    def map(self, fn) -> "_Table":
+        return _Table(self.stride, {s: fn(a) for s, a in self.coeffs.items()})
 
 
 def _full(a: Node, shape) -> Node:
     return a if a.shape == shape else broadcast_to(a, shape)
 
 
-def _rule(n: Node, tables: dict) -> dict[Offset, Node]:
+def _rule(n: Node, tables: dict) -> _Table:
     """The table of node ``n``, one of whose inputs depends on ``v``."""
     op, ins = n.op, n.inputs
     linear = [i in tables for i in ins]
-    if isinstance(op, Index):
-        lo = _slice_starts(op.key, ins[0].shape, ins[0].ndim)
-        return {_shift(s, lo, +1): op(_full(a, ins[0].shape)) if a.ndim else a
-                for s, a in tables[ins[0]].items()}
-    if isinstance(op, IndexGrad):
-        lo = _slice_starts(op.key, op.shape, len(op.shape))
-        return {_shift(s, lo, -1): op(_full(a, ins[0].shape)) for s, a in tables[ins[0]].items()}
+    if isinstance(op, Index):  # N[j] = M[lo + step * j]
+        t = tables[ins[0]]
+        lo, step = _slices(op.key, ins[0].shape, ins[0].ndim)
+        coeffs = {tuple(s + r * a for s, r, a in zip(s, t.stride, lo)): op(_full(a, ins[0].shape)) if a.ndim else a
+                  for s, a in t.coeffs.items()}
+        return _Table(tuple(r * k for r, k in zip(t.stride, step)), coeffs)
+    if isinstance(op, IndexGrad):  # N[lo + step * k] = M[k], zero elsewhere
+        t = tables[ins[0]]
+        lo, step = _slices(op.key, op.shape, len(op.shape))
+        if any(r % k for r, k in zip(t.stride, step)):
+            raise _NotStencil  # v read at non-integer multiples of the output index
+        stride = tuple(r // k for r, k in zip(t.stride, step))
+        coeffs = {tuple(s - r * a for s, r, a in zip(s, stride, lo)): op(_full(a, ins[0].shape))
+                  for s, a in t.coeffs.items()}
+        return _Table(stride, coeffs)
     if any(linear[k] and ins[k].shape != n.shape for k in range(len(ins))):
         raise _NotStencil  # a v term broadcast (read at one index by many outputs)
     if isinstance(op, BroadcastTo):  # same shape (checked above): an identity
@@ -86,49 +108,52 @@ def _rule(n: Node, tables: dict) -> dict[Offset, Node]:
         if not all(linear):
             raise _NotStencil  # v term + a v-free term: not a linear map
         left, right = tables[ins[0]], tables[ins[1]]
-        combine = E.add if isinstance(op, E.Add) else E.sub
-        out = dict(left)
-        for s, a in right.items():
-            out[s] = combine(out[s], a) if s in out else (a if isinstance(op, E.Add) else E.neg(a))
-        return out
+        if left.stride != right.stride:
+            raise _NotStencil
+        out = dict(left.coeffs)
+        for s, a in right.coeffs.items():
+            if isinstance(op, E.Add):
+                out[s] = E.add(out[s], a) if s in out else a
+            else:
+                out[s] = E.sub(out[s], a) if s in out else E.neg(a)
+        return _Table(left.stride, out)
     if isinstance(op, E.Neg):
-        return {s: E.neg(a) for s, a in tables[ins[0]].items()}
+        return tables[ins[0]].map(E.neg)
     if isinstance(op, E.Cast):
-        return {s: op(a) for s, a in tables[ins[0]].items()}
+        return tables[ins[0]].map(op)
     if isinstance(op, E.Mul) and sum(linear) == 1:
         k = linear.index(True)
         other = ins[1 - k]
-        return {s: E.mul(a, other) for s, a in tables[ins[k]].items()}
+        return tables[ins[k]].map(lambda a: E.mul(a, other))
     if isinstance(op, E.Div) and linear == [True, False]:
-        return {s: E.div(a, ins[1]) for s, a in tables[ins[0]].items()}
+        return tables[ins[0]].map(lambda a: E.div(a, ins[1]))
     if isinstance(op, E.Where) and not linear[0]:
         cond, a, b = ins
         for k in (1, 2):  # a v-free branch must be zero for the map to stay linear
             if not linear[k] and not (isinstance(ins[k], Constant) and not np.any(ins[k].value)):
                 raise _NotStencil
-        ta, tb = tables.get(a, {}), tables.get(b, {})
+        ta, tb = tables.get(a), tables.get(b)
+        if ta is not None and tb is not None and ta.stride != tb.stride:
+            raise _NotStencil
+        stride = (ta or tb).stride
+        ca, cb = (ta.coeffs if ta else {}), (tb.coeffs if tb else {})
         zero = Constant(np.asarray(0.0, dtype=n.dtype))
-        return {s: E.where(cond, ta.get(s, zero), tb.get(s, zero)) for s in sorted({*ta, *tb})}
+        return _Table(stride, {s: E.where(cond, ca.get(s, zero), cb.get(s, zero)) for s in sorted({*ca, *cb})})
     raise _NotStencil
 
 
-def _slice_starts(key: tuple, shape: tuple, ndim: int) -> tuple:
-    """The start of each axis of a key made of step-1 slices only (no ints, no new axes)."""
+def _slices(key: tuple, shape: tuple, ndim: int) -> tuple[tuple, tuple]:
+    """(start, step) of each axis of a key made of slices only (no ints, no new axes)."""
     if len(key) != ndim or not all(isinstance(d, int) for d in shape):
         raise _NotStencil
-    starts = []
+    starts, steps = [], []
     for k, d in zip(key, shape):
         if not isinstance(k, tuple):
             raise _NotStencil
         start, _, step = slice(*k[1:]).indices(d)
-        if step != 1:
-            raise _NotStencil
         starts.append(start)
-    return tuple(starts)
-
-
-def _shift(s: Offset, lo: tuple, sign: int) -> Offset:
-    return tuple(a + sign * b for a, b in zip(s, lo))
+        steps.append(step)
+    return tuple(starts), tuple(steps)
 
 
 def csr_layout(pattern, shape: tuple, offsets: list[Offset]) -> tuple[np.ndarray, bool] | None:

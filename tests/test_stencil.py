@@ -147,12 +147,36 @@ def test_float32():
     np.testing.assert_allclose(data, ref, rtol=2e-5, atol=1e-3)
 
 
-@pytest.mark.parametrize("kind", ["step2", "sum", "reshape"])
+def test_strided_slices_pairwise_rosenbrock_and_powell():
+    """MGH's extended Rosenbrock (pairs: x[::2], x[1::2]) and extended Powell (x[0::4] ...)."""
+    n = 12
+    x = sd.tensor("x", (n,))
+    xv = RNG.normal(size=n)
+    f = sd.sum(100 * (x[1::2] - x[::2] ** 2) ** 2 + (1 - x[::2]) ** 2)
+    for compiled in (False, None):
+        got, compressed, _ = both_routes(f, x, xv, compiled)
+        np.testing.assert_allclose(got, compressed, rtol=1e-13, atol=1e-12)
+    ref = np.zeros((n, n))
+    for i in range(0, n, 2):  # each pair's 2x2 block, by hand
+        a, b = xv[i], xv[i + 1]
+        ref[i:i + 2, i:i + 2] = [[1200 * a ** 2 - 400 * b + 2, -400 * a], [-400 * a, 200]]
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-9)
+    x1, x2, x3, x4 = x[0::4], x[1::4], x[2::4], x[3::4]
+    powell = sd.sum((x1 + 10 * x2) ** 2 + 5 * (x3 - x4) ** 2 + (x2 - 2 * x3) ** 4 + 10 * (x1 - x4) ** 4)
+    got, compressed, H = both_routes(powell, x, xv)
+    np.testing.assert_allclose(got, compressed, rtol=1e-13, atol=1e-11)
+    np.testing.assert_allclose(got, fd_hessian(powell, x, xv), rtol=1e-6, atol=1e-4)
+    # per block of 4: the diagonal, 1-2, 2-3, 3-4 (offset 1) and 1-4 (offset 3), both ways
+    assert H.nnz == 3 * 12 and H._only_plan().nonzeros.op.offsets == ((-3,), (-1,), (0,), (1,), (3,))
+    assert H._only_plan().nonzeros.op.masked
+
+
+@pytest.mark.parametrize("kind", ["reverse", "sum", "reshape"])
 def test_non_stencils_fall_back_to_compression(kind):
     n = 8
     x = sd.tensor("x", (n,))
-    if kind == "step2":     # MGH's pairwise Rosenbrock: strided slices
-        f = sd.sum(100 * (x[1::2] - x[::2] ** 2) ** 2 + (1 - x[::2]) ** 2)
+    if kind == "reverse":   # v read backwards: H[j, n - 1 - j]
+        f = sd.sum(x[::-1] * x ** 2)
     elif kind == "sum":     # a v term summed over an axis, inside a block-diagonal Hessian
         f = sd.sum(x[:4]) ** 2 + sd.sum(x[4:] ** 3)
     else:                   # a reshape of the v terms
