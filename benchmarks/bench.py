@@ -275,8 +275,16 @@ def sd_build(key, D=None):
         return H.data, (values,), info
     ins, outs = sd_graph(key)
     info["build_s"] = perf_counter() - t0
-    fn = sd.function(ins, outs)
-    info["compile_s"] = fn.compile_seconds
+    t1 = perf_counter()
+    fn = sd.function(ins, outs)  # the default mode: "auto", tiered for graphs without loops
+    if D is not None:
+        fn(*sd_args(key, D))
+        info["first_result_s"], info["first_mode"] = perf_counter() - t1, fn.mode
+    fn.wait_compiled()  # tiered: the kernel compiles in a child process; the timings need it
+    if D is not None:
+        fn(*sd_args(key, D))  # the call that switches to the kernel
+    # 'cold compile': until the kernel serves calls (sd.function, and for a tiered one the child)
+    info["compile_s"] = perf_counter() - t1 if D is not None else fn.compile_seconds
     info["from_cache"] = bool(fn.from_cache)
     info["mode"] = fn.mode
     info["source_lines"] = fn.source.count("\n")
@@ -870,8 +878,7 @@ def child_main(key):
         print(json.dumps({"compile_s": perf_counter() - t0}))
         return 0
     try:
-        D = DATA[key]() if key in SPARSE else None
-        _, _, info = sd_build(key, D)
+        _, _, info = sd_build(key, DATA[key]())
         info.pop("pattern", None)
         print(json.dumps(info))
     except Exception as exc:
@@ -1004,12 +1011,14 @@ def first_result_table(rows, tiny):
     lines = ["| time to first result | symdiff | JAX | goal |", "|---|---:|---:|---|"]
     goals = {"a": 0.5, "b": 1.0}
     for r in rows:
-        if r["key"] not in goals or r.get("cold_s") is None:
+        if r["key"] not in goals or r.get("first_result_s") is None:
             continue
-        sd_s = (r.get("build_s") or 0) + r["cold_s"]
+        sd_s = (r.get("build_s") or 0) + r["first_result_s"]
         jax_s = r["fw_compile_s"].get("JAX")
-        lines.append(f"| cold build {r['key']} ({r['title'].split(':')[0]}): differentiate + compile | {fmt_time(sd_s)} | "
-                     f"{fmt_time(jax_s)} | < {goals[r['key']]:g} s: {'ok' if sd_s < goals[r['key']] else 'MISSED'} |")
+        lines.append(f"| cold build {r['key']} ({r['title'].split(':')[0]}): differentiate + sd.function + first call "
+                     f"(default mode, first call on {r.get('first_mode')}; kernel serving after {fmt_time(r['cold_s'])}) | "
+                     f"{fmt_time(sd_s)} | {fmt_time(jax_s)} | < {goals[r['key']]:g} s: "
+                     f"{'ok' if sd_s < goals[r['key']] else 'MISSED'} |")
     for mode, t in (tiny or {}).items():
         lines.append(f"| new process, cached tiny f+grad, mode={mode}: import {fmt_time(t['import_s'])} + build "
                      f"{fmt_time(t['build_s'])} + first call {fmt_time(t['call_s'])} | {fmt_time(t['total_s'])} | - | "
@@ -1057,7 +1066,8 @@ def run_workload(key, fws, opts, log):
             sfn, sargs, info = sd_build(key, D)
             pattern = info.pop("pattern", None)
             row.update(build_s=info["build_s"], cold_s=info["compile_s"], cold_from_cache=info.get("from_cache"),
-                       mode=info.get("mode"), source_lines=info.get("source_lines"))
+                       mode=info.get("mode"), source_lines=info.get("source_lines"),
+                       first_result_s=info.get("first_result_s"), first_mode=info.get("first_mode"))
             if key in SPARSE:
                 row["nnz"], row["colours"], row["route"] = info["nnz"], info["colours"], info["route"]
                 ref_pat = _tridiag_pattern(D["x"].shape[0])

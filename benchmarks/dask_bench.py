@@ -73,6 +73,7 @@ def throughput(args):
     loss, w, X, y = model(args.features, 1e-4)
     fg = sd.function([w, X, y], [loss, sd.grad(loss, w)])
     fh = sd.function([w, X, y], sd.hessian(loss, w))
+    fg.wait_compiled(), fh.wait_compiled()  # the timings below are of the kernels
     sizes = [args.chunk] * (args.rows // args.chunk) + ([args.rows % args.chunk] if args.rows % args.chunk else [])
     parts = [chunk_data(b, r, args.features, 0)[:2] for b, r in enumerate(sizes)]
     Xv = np.concatenate([p[0] for p in parts])
@@ -126,6 +127,7 @@ def overhead(args):
     d, n, chunk = 5, 1000, 250
     loss, w, X, y = model(d, 1e-2)
     f = sd.function([w, X, y], [loss, sd.grad(loss, w)])
+    f.wait_compiled()
     rng = np.random.default_rng(0)
     Xv, yv, wv = rng.standard_normal((n, d)), (rng.random(n) < 0.5) * 1.0, np.full(d, 0.1)
     Xd, yd = da.from_array(Xv, chunks=(chunk, d)), da.from_array(yv, chunks=chunk)

@@ -167,11 +167,18 @@ def csr_layout(pattern, shape: tuple, offsets: list[Offset]) -> tuple[np.ndarray
     cols = pattern.indices.astype(np.int64)
     jr, jc = np.unravel_index(rows, shape), np.unravel_index(cols, shape)
     delta = np.stack([c - r for r, c in zip(jr, jc)], axis=1) if len(shape) else np.zeros((0, 0), np.int64)
-    which = {s: t for t, s in enumerate(offsets)}
-    try:
-        t_of = np.array([which[tuple(int(a) for a in d)] for d in delta], dtype=np.int64)
-    except KeyError:
-        return None
+    # each offset as one int (mixed radix, digits shifted to be non-negative), looked up at once
+    radix = np.array([2 * d - 1 for d in shape], dtype=np.int64)
+    weights = np.concatenate([np.cumprod(radix[::-1])[::-1][1:], [1]]).astype(np.int64)
+    base = np.array([d - 1 for d in shape], dtype=np.int64)
+    keys = np.array([int(((np.array(s) + base) * weights).sum()) for s in offsets], dtype=np.int64)
+    order = np.argsort(keys)
+    got = ((delta + base) * weights).sum(axis=1) if delta.size else np.zeros(0, np.int64)
+    slot = np.searchsorted(keys[order], got)
+    slot = np.minimum(slot, len(offsets) - 1)
+    if got.size and not np.array_equal(keys[order][slot], got):
+        return None  # an entry at an offset the stencil does not have
+    t_of = order[slot]
     present = np.zeros((N, len(offsets)), dtype=bool)
     present[rows, t_of] = True
     grid = np.indices(shape).reshape(len(shape), N).T  # (N, ndim) multi-index of each row

@@ -10,6 +10,14 @@ import pytest
 import symdiff as sd
 
 
+
+@pytest.fixture(autouse=True)
+def _compiled_in_process(monkeypatch):
+    """These tests read the kernel ``mode="auto"`` compiles (its source, its call path, its cache
+    files) right after ``sd.function``: no tiering, which would answer on the VM first."""
+    monkeypatch.setenv("SYMDIFF_TIERED", "0")
+
+
 @pytest.fixture
 def logreg():
     X = sd.tensor("X", shape=("n", 5)); y = sd.tensor("y", shape=("n",))

@@ -26,6 +26,14 @@ F = sys.modules["symdiff.compiler.function"]
 pytestmark = pytest.mark.skipif(F.ScalarCall is None, reason="the _fastcall extension is not built")
 
 
+
+@pytest.fixture(autouse=True)
+def _compiled_in_process(monkeypatch):
+    """These tests read the kernel ``mode="auto"`` compiles (its source, its call path, its cache
+    files) right after ``sd.function``: no tiering, which would answer on the VM first."""
+    monkeypatch.setenv("SYMDIFF_TIERED", "0")
+
+
 def _neuron():
     """The seed's sigmoid neuron, with its gradient wrt all five scalars."""
     w0, w1, w2, x0, x1 = (sd.scalar(n) for n in ("w0", "w1", "w2", "x0", "x1"))

@@ -131,6 +131,7 @@ def test_planted_symlinks_never_clobber_files(tmp_path, monkeypatch):
     folder = tmp_path / "cache"
     folder.mkdir(mode=0o700)
     monkeypatch.setenv("SYMDIFF_CACHE_DIR", str(folder))
+    monkeypatch.setenv("SYMDIFF_TIERED", "0")  # the writer of this process (a tiered child runs the same code)
     x = sd.tensor("x", (3,))
     y1, y2 = sd.sin(x) * 1.75, sd.cos(x) * 2.75
     keys = [source_key(Lowering([x], [y]).source()) for y in (y1, y2)]
@@ -199,6 +200,7 @@ def _plant(path, marker) -> None:
 def _child(base, env_extra: dict) -> subprocess.CompletedProcess:
     env = dict(os.environ, **env_extra)
     env.pop("SYMDIFF_CACHE_DIR", None)
+    env["SYMDIFF_TIERED"] = "0"  # each kernel compiled and loaded in the child itself, before it exits
     res = subprocess.run([sys.executable, "-c", textwrap.dedent(_CHILD), str(base)], env=env,
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr

@@ -170,10 +170,15 @@ def test_switches(env, monkeypatch):
     monkeypatch.setattr(tiered, "_CHILD", "import time; time.sleep(120)")
     y = sd.tensor("y", (2,))
     outs = [sd.sum(sd.cos(y) * 1.75)]  # not in the cache
-    monkeypatch.setenv(tiered.TIERED_ENV, "1")
-    G = sd.function([y], outs)  # auto is tiered now
-    assert G.mode == "numpy" and G._background is not None
-    G._background.close()
+    for setting in (None, "1"):  # auto is tiered by default, and with SYMDIFF_TIERED=1
+        if setting is not None:
+            monkeypatch.setenv(tiered.TIERED_ENV, setting)
+        G = sd.function([y], outs)
+        assert G.mode == "numpy" and G._background is not None
+        G._background.close()
+    # ... but not a graph with a loop, whose VM runs the body op by op at every step
+    L = sd.function([y], [sd.sum(sd.fori_loop(0, 3, lambda i, h: sd.sin(h) * 1.5, y))])
+    assert L.mode == "numba" and getattr(L, "_background", None) is None
     monkeypatch.setenv(tiered.TIERED_ENV, "0")
     assert tiered.tiering_enabled() is False
     with pytest.raises(sd.InputError, match="'tiered'"):
@@ -212,3 +217,22 @@ def test_new_process_warm_cache_and_exit(cache, env):
     assert "first numpy" in out and "then numba True True" in out
     assert _gone(int(out.split("pid")[1].split()[0]))  # killed at the interpreter's exit
     del F
+
+
+def test_children_queue_beyond_the_cap(env, monkeypatch):
+    """With one slot, a second background compile waits until the first child has exited."""
+    monkeypatch.setattr(tiered, "MAX_CHILDREN", 1)
+    monkeypatch.setattr(tiered, "_CHILD", "import time; time.sleep(120)")
+    x = sd.tensor("x", (2,))
+    F = sd.function([x], [sd.sum(sd.sin(x) * 3.5)], mode="tiered")
+    G = sd.function([x], [sd.sum(sd.sin(x) * 4.5)], mode="tiered")
+    assert F._background._proc is not None and G._background._proc is None  # G queued
+    v = np.array([0.25, -1.0])
+    np.testing.assert_allclose(G(v)[0], 4.5 * np.sum(np.sin(v)), rtol=1e-13)  # answered meanwhile
+    assert G._background._proc is None and G.wait_compiled(0.2) is False
+    pid = F._background._proc.pid
+    F._background.close()  # the first child goes: the next poll starts the queued one
+    assert _gone(pid)
+    G(v)
+    assert G._background._proc is not None and _alive(G._background._proc.pid)
+    G._background.close()

@@ -231,7 +231,8 @@ class Function:
             return self._use_vm(t0, mode)
         lowering = Lowering(inputs, outs, parallel=parallel)
         # the VM runs a loop's body with NumPy once per step: graphs with loops get a larger budget
-        limit = max_jit_lines() * (LOOP_LINES_FACTOR if _has_loops(lowering.order) else 1)
+        loops = _has_loops(lowering.order)
+        limit = max_jit_lines() * (LOOP_LINES_FACTOR if loops else 1)
         # every node that is not inlined takes at least one line: a cheap bound before writing them
         auto = mode in ("auto", "tiered")
         if auto and lowering.min_lines() > limit:
@@ -243,7 +244,9 @@ class Function:
         if fast:
             source += _scalar_cfunc_source(len(inputs), len(outs))
         self.compile_error = None  # why a background compile (mode="tiered") failed, if it did
-        if mode == "tiered" or (mode == "auto" and _tiered.tiering_enabled()):
+        # "auto" answers on the VM while the kernel compiles elsewhere, except for graphs with
+        # loops, whose VM runs the body op by op at every step (slower than compiling can be)
+        if mode == "tiered" or (mode == "auto" and not loops and _tiered.tiering_enabled()):
             cached = _tiered.kernel_cached(source_key(source))
             if cached and "numba" in sys.modules:  # loading it here costs little more than a stat
                 pass
@@ -643,11 +646,13 @@ def function(inputs: Sequence[Variable], outputs, *, parallel: bool = False, mod
 
     ``parallel=True`` runs large loops with Numba's ``prange``. ``mode="numba"`` always generates
     Numba kernels; ``"vm"`` runs the virtual machine (runs of elementwise ops on one compiled
-    interpreter, other ops with NumPy); ``"numpy"`` runs every op with NumPy; ``"auto"``
-    (default) uses Numba unless the generated kernels would exceed ``max_jit_lines()`` lines,
-    and the virtual machine otherwise. ``"tiered"`` is ``"auto"`` whose first calls run with
-    NumPy at once while a child process compiles the kernel into the disk cache; the function
-    switches to the kernel when it is ready (``compiler/tiered.py``). With ``SYMDIFF_TIERED=1``
-    in the environment, ``"auto"`` is tiered.
+    interpreter, other ops with NumPy); ``"numpy"`` runs every op with NumPy; ``"tiered"``
+    answers its first calls with NumPy at once while a child process compiles the kernel into
+    the disk cache (or, when the cache holds it, a thread loads it), and switches to the kernel
+    when it is ready (``compiler/tiered.py``; ``F.wait_compiled()`` waits for that). ``"auto"``
+    (default) uses Numba unless the generated kernels would exceed ``max_jit_lines()`` lines (the
+    virtual machine then), and is tiered for graphs without loop nodes (unless
+    ``SYMDIFF_TIERED=0`` is in the environment): results come at once, and the tier switch may
+    change the last bits of a result (NumPy's and Numba's roundings differ).
     """
     return Function(inputs, outputs, parallel=parallel, mode=mode)

@@ -1,7 +1,9 @@
 """Tiered execution: a Function answers at once on the NumPy virtual machine while its Numba
 kernel compiles in a child process, and switches to the kernel when the child is done.
 
-``sd.function(..., mode="tiered")`` (or ``mode="auto"`` with ``SYMDIFF_TIERED=1``) works so:
+``sd.function(..., mode="tiered")`` works so, and so does the default ``mode="auto"`` for graphs
+without loop nodes (the VM runs a loop's body op by op at every step, which can take longer than
+the compile; ``SYMDIFF_TIERED=0`` in the environment turns tiering off for ``"auto"``):
 
 1. the kernel source is generated as for ``mode="numba"`` (no Numba import, a few ms); if the
    kernel cache already holds it (``kernel_cached``: two ``stat`` calls, no Numba import), it is
@@ -15,6 +17,10 @@ kernel compiles in a child process, and switches to the kernel when the child is
    Numba: a pause of a few tenths of a second on that one call) and the Function becomes the
    same object ``mode="numba"`` builds (C fast call, scalar fast path); ``F.mode`` says which
    tier ran the last call (``"numpy"``, then ``"numba"``).
+
+At most ``MAX_CHILDREN`` children compile at once (one fewer than the CPUs, at least one): the
+others wait their turn, started by the polls of any tiered Function's calls, so a program that
+builds a hundred functions does not start a hundred compilers.
 
 A failed background compile leaves the Function on the virtual machine, with the child's error
 in ``F.compile_error``. ``F.wait_compiled(timeout)`` waits for the switch (tests, benchmarks).
@@ -43,17 +49,31 @@ _lock = threading.Lock()
 switch_lock = threading.RLock()  # held while a Function switches tiers
 
 
+# child compilers running at once; the rest queue (see BackgroundCompile)
+MAX_CHILDREN = max(1, (os.cpu_count() or 2) - 1)
+_running: list = []  # weak references to the children started and not yet seen exiting
+
+
 def tiering_enabled() -> bool:
-    """Whether ``mode="auto"`` is tiered: ``$SYMDIFF_TIERED`` is ``1``/``true``/``on`` (default off),
+    """Whether ``mode="auto"`` is tiered: unless ``$SYMDIFF_TIERED`` is ``0``/``false``/``off``/``no``,
     and this interpreter can start another one (not a frozen application)."""
-    if os.environ.get(TIERED_ENV, "").strip().lower() not in ("1", "true", "on", "yes"):
+    if os.environ.get(TIERED_ENV, "").strip().lower() in ("0", "false", "off", "no"):
         return False
     return can_tier()
 
 
 def can_tier() -> bool:
-    """A child interpreter can be started: ``sys.executable`` is a Python, not a frozen app."""
-    return bool(sys.executable) and not getattr(sys, "frozen", False)
+    """A child interpreter can be started (``sys.executable`` is a Python, not a frozen app) and
+    the kernel cache folder is one it can hand the kernel over through: private to this user, or
+    not made yet (the child makes it so). Otherwise the kernel is compiled in this process, where
+    ``cache.py`` warns about the folder and compiles in memory."""
+    from .folders import folder_problem
+    from .function import cache_dir
+
+    if not sys.executable or getattr(sys, "frozen", False):
+        return False
+    folder = cache_dir()
+    return not os.path.lexists(folder) or folder_problem(folder) is None
 
 
 def signature_spec(inputs, lowering) -> list:
@@ -102,41 +122,66 @@ _CHILD = "from symdiff.compiler.tiered import child_main; raise SystemExit(child
 
 
 class BackgroundCompile:
-    """A child interpreter compiling one kernel source into the disk cache."""
+    """A child interpreter compiling one kernel source into the disk cache (queued while
+    ``MAX_CHILDREN`` others run)."""
 
     def __init__(self, source: str, spec: list):
         from .function import cache_dir
 
         self._proc = None
+        self._closed = False
         self._err = tempfile.TemporaryFile()  # the child's stderr (a pipe could fill and block it)
         fd, self._payload = tempfile.mkstemp(prefix="symdiff-tier-", suffix=".json")  # mode 0600
         with os.fdopen(fd, "w") as f:
             json.dump({"source": source, "sig": spec}, f)
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env = dict(os.environ, SYMDIFF_CACHE_DIR=cache_dir(), PYTHONPATH=os.pathsep.join(
+        self._env = dict(os.environ, SYMDIFF_CACHE_DIR=cache_dir(), PYTHONPATH=os.pathsep.join(
             [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
-        env.pop(TIERED_ENV, None)
+        self._env.pop(TIERED_ENV, None)
         self.started = time.perf_counter()
-        try:
-            self._proc = subprocess.Popen([sys.executable, "-c", _CHILD, self._payload], env=env,
-                                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._err)
-        except BaseException:
-            self.close()
-            raise
         self.seconds = None  # how long the child ran, once it has exited
         with _lock:
             _live.add(self)
+        self._try_start()
+
+    def _try_start(self) -> bool:
+        """Start the child if a slot is free; whether it runs (or ran)."""
+        if self._proc is not None or self._closed:
+            return True
+        with _lock:
+            _running[:] = [r for r in _running if (c := r()) is not None and c._proc is not None
+                           and c._proc.poll() is None]
+            if len(_running) >= MAX_CHILDREN:
+                return False
+            try:
+                self._proc = subprocess.Popen([sys.executable, "-c", _CHILD, self._payload], env=self._env,
+                                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._err)
+            except BaseException:
+                self.close()
+                raise
+            self.started = time.perf_counter()
+            _running.append(weakref.ref(self))
+        return True
 
     def done(self) -> bool:
-        """Whether the child has exited (one ``waitpid``, no waiting)."""
-        return self._proc is None or self._proc.poll() is not None
+        """Whether the child has exited (one ``waitpid``, no waiting; a queued one may start)."""
+        if self._closed:
+            return True
+        if not self._try_start():
+            return False
+        return self._proc.poll() is not None
 
     def wait(self, timeout: float | None) -> bool:
         """Wait up to ``timeout`` seconds (``None``: for ever) for the child; whether it has exited."""
-        if self._proc is None:
+        end = None if timeout is None else time.monotonic() + timeout
+        while not self._try_start():  # queued: wait for a slot
+            if end is not None and time.monotonic() >= end:
+                return False
+            time.sleep(0.02)
+        if self._closed:
             return True
         try:
-            self._proc.wait(timeout)
+            self._proc.wait(None if end is None else max(0.0, end - time.monotonic()))
         except subprocess.TimeoutExpired:
             return False
         return True
@@ -144,7 +189,7 @@ class BackgroundCompile:
     def error(self) -> str | None:
         """``None`` if the child compiled the kernel, else what went wrong (the last lines of its
         stderr). Only once ``done()``."""
-        if self._proc is None:
+        if self._closed or self._proc is None:
             return "the background compile was stopped"
         rc = self._proc.returncode
         if self.seconds is None:
@@ -157,6 +202,7 @@ class BackgroundCompile:
 
     def close(self) -> None:
         """Kill the child if it still runs, reap it, remove its files. Idempotent."""
+        self._closed = True
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             proc.kill()
