@@ -7,21 +7,9 @@ import scipy.sparse as sp
 
 import symdiff as sd
 from symdiff.sparsity import colour_rows, dependency_patterns, hessian_pattern
+from checks import rosenbrock, rosenbrock_hessian
 
 RNG = np.random.default_rng(3)
-
-
-def rosenbrock(x):
-    return sd.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
-
-
-def rosenbrock_hessian(xv):
-    """The hand-written tridiagonal Hessian of extended Rosenbrock."""
-    d = np.zeros_like(xv)
-    d[:-1] += 1200 * xv[:-1] ** 2 - 400 * xv[1:] + 2
-    d[1:] += 200
-    off = -400 * xv[:-1]
-    return sp.diags([off, d, off], [-1, 0, 1], format="csr")
 
 
 def check_colouring(pattern, colours, kind="distance2"):

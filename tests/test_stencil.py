@@ -13,20 +13,13 @@ import symdiff as sd
 from symdiff.errors import ShapeError
 from symdiff.ops.extra import DiagonalsToCSR
 from symdiff.sparsity import dependency_patterns
-
-RNG = np.random.default_rng(12)
-
-
-def rosenbrock(x):
-    return sd.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+from checks import rosenbrock, rosenbrock_hessian as _rosenbrock_csr
 
 
 def rosenbrock_hessian(xv):
-    d = np.zeros_like(xv)
-    d[:-1] += 1200 * xv[:-1] ** 2 - 400 * xv[1:] + 2
-    d[1:] += 200
-    off = -400 * xv[:-1]
-    return sp.diags([off, d, off], [-1, 0, 1], format="csr").toarray()
+    return _rosenbrock_csr(xv).toarray()
+
+RNG = np.random.default_rng(12)
 
 
 def fd_hessian(f, x, xv, h=1e-5):
@@ -63,7 +56,10 @@ def test_rosenbrock_stencil_against_closed_form_fd_and_compression(compiled):
     np.testing.assert_allclose(got, fd_hessian(rosenbrock(x), x, xv), rtol=1e-6, atol=1e-4)
     assert H.nnz == 3 * n - 2
     if compiled is None:  # one loop over x, no seed matrix, no gather
-        src = H._only_plan().fn.source
+        fn = H._only_plan().fn
+        assert fn.wait_compiled(300) and fn.mode == "numba"
+        np.testing.assert_allclose(H({x: xv}).toarray(), got, rtol=1e-13, atol=1e-12)  # the kernel's values
+        src = fn.source
         assert "def kernel(a0):" in src and "gather" not in src and src.count("for ") == 1
 
 

@@ -198,7 +198,8 @@ class Function:
 
     Returns one value per output (a list when ``outputs`` was a list, a dict for a dict): arrays,
     and for 0-d outputs a Python ``float`` (float64 graphs) or ``np.float32`` (float32 graphs).
-    Attributes: ``source`` (the generated Numba code), ``wrapper_source`` (the argument checks),
+    Attributes: ``source`` (the generated Numba code: for a tiered Function, the kernel it will
+    switch to), ``wrapper_source`` (the argument checks),
     ``compile_seconds``, ``from_cache``, ``mode`` (the tier that runs calls: ``"numba"``, ``"vm"``
     or ``"numpy"``), ``compile_error`` (why a background compile failed, else ``None``).
     ``wait_compiled(timeout)`` waits for the kernel of a tiered Function (``mode="tiered"``).
@@ -318,7 +319,7 @@ class Function:
         self._background = (_tiered.BackgroundLoad if cached else _tiered.BackgroundCompile)(source, spec)
         self._pending = (lowering, source, fast)
         self._use_vm(t0, "numpy")
-        self.kernel_source = source
+        self.source = source  # the kernel being compiled (the NumPy tier runs the graph meanwhile)
         self.__class__ = _TieredFunction
 
     def _switch_tier(self) -> None:
