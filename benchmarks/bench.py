@@ -268,8 +268,11 @@ def sd_build(key, D=None):
         values = {x: xv}
         t1 = perf_counter()
         H.data(values)  # the first call compiles the values' graph (stencil diagonals, or compressed HVPs)
-        info["compile_s"] = perf_counter() - t1
         inner = _inner_function(H)
+        if inner is not None:
+            inner.wait_compiled()  # tiered: until the kernel serves calls
+        H.data(values)
+        info["compile_s"] = perf_counter() - t1
         info["from_cache"] = None if inner is None else bool(inner.from_cache)
         info["mode"] = None if inner is None else inner.mode
         info["nnz"], info["colours"] = int(H.nnz), int(H.n_colours)
@@ -1366,7 +1369,7 @@ def main(argv=None):
             notes.append(f"{r['key']}: symdiff chose mode={r['mode']!r} (graph above the jit budget, SYMDIFF_MAX_JIT_LINES)")
         if r["key"] in SPARSE and "nnz" in r:
             notes.append(f"{r['key']}: {r['nnz']} non-zeros, {r['colours']} colours, {r.get('route')} route; 'cold compile' = "
-                         "first call (compiles the values' graph), 'build' = pattern + colouring + graphs")
+                         "until the values' kernel serves, 'build' = pattern + colouring + graphs")
         if (r.get("warm_build_s") or 0) > 0.1:
             notes.append(f"{r['key']}: in the warm-load process, building the graph took {fmt_time(r['warm_build_s'])} "
                          "(it ran Numba-compiled symdiff code, so Numba's start-up landed there, not in compile_seconds)")
