@@ -236,3 +236,21 @@ def test_children_queue_beyond_the_cap(env, monkeypatch):
     G(v)
     assert G._background._proc is not None and _alive(G._background._proc.pid)
     G._background.close()
+
+
+def test_no_child_process_means_compiling_here(env, monkeypatch):
+    """Where no child can start (a sandbox without fork/exec, no temporary folder), the default
+    mode compiles in this process instead of failing."""
+    def refuse(*args, **kwargs):
+        raise PermissionError("no processes here")
+
+    monkeypatch.setattr(tiered.subprocess, "Popen", refuse)
+    x = sd.tensor("x", (3,))
+    f = sd.sum(sd.exp(x) * 1.375)
+    F = sd.function([x], [f, sd.grad(f, x)])
+    assert F.mode == "numba" and getattr(F, "_background", None) is None
+    xv = np.array([0.5, -0.25, 1.0])
+    got = F(xv)
+    np.testing.assert_allclose(got[0], 1.375 * np.sum(np.exp(xv)), rtol=1e-14)
+    np.testing.assert_allclose(got[1], 1.375 * np.exp(xv), rtol=1e-14)
+    assert not any(c() is not None and c()._proc is not None for c in tiered._running)

@@ -252,7 +252,10 @@ class Function:
             if cached and "numba" in sys.modules:  # loading it here costs little more than a stat
                 pass
             elif cached or _tiered.can_tier():
-                return self._start_tiered(t0, lowering, source, fast, cached)
+                try:
+                    return self._start_tiered(t0, lowering, source, fast, cached)
+                except (OSError, RuntimeError):  # no child process, thread or temporary file: compile here
+                    pass
         if not self._use_kernel(t0, lowering, source, fast, strict=(mode == "numba")):
             return self._use_vm(t0, "vm")  # Numba's compiler recursed too deep on this graph
 
