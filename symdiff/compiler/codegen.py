@@ -15,7 +15,13 @@ than any block it reads from, so block order is always a valid schedule.
 An elementwise node read only by ops that look at other indices (``index_grad``: the value at
 ``i`` comes from ``g[i - 1]``) is **inlined**: it gets no block and no array, and its reader
 recomputes its small expression at the shifted index. Rosenbrock's gradient is then one loop
-over ``x``, as a person would write it. Large graphs are split
+over ``x``, as a person would write it. Likewise a cheap value read only by later loops (a tanh
+layer's derivative ``1 - t*t``) is **rematerialised** there from the arrays it is made of
+(``REMAT_OPS``) instead of stored and reloaded.
+
+Ops other than reductions may also join a loop as *sinks* (``op.loop_sink``: ``sink_setup`` and
+``sink_update`` write their own result inside the loop over their inputs' shape; the sparse
+Hessian's ``diagonals_to_csr`` stores each value at its CSR position as it is computed). Large graphs are split
 into several kernels of bounded size, called in order by one entry kernel.
 
 Names in generated code are synthetic (``a0`` arguments, ``d0`` dims, ``c0`` constant arrays,
