@@ -85,6 +85,27 @@ def test_rosenbrock_gradient_needs_no_intermediate_arrays():
     sd.check_grad(f, x, {x: xv})
 
 
+def test_tanh_derivative_is_recomputed_not_stored():
+    """A tanh layer feeding a matrix product: its derivative 1 - t*t is recomputed in the backward
+    loop from the stored t (codegen.REMAT_OPS), so no (n, 16) array holds it; the values agree
+    with the NumPy evaluator, a closed form and central differences."""
+    X, W, V = sd.tensor("X", ("n", 8)), sd.tensor("W", (8, 16)), sd.tensor("V", (16, 3))
+    t = sd.tanh(X @ W)
+    loss = sd.sum((t @ V) ** 2)
+    gW = sd.grad(loss, W)
+    fn = sd.function([X, W, V], [loss, gW])
+    assert "# sub shape=(d0, 16)" not in fn.source and "(1.0 - (v" in fn.source
+    rng = np.random.default_rng(4)
+    Xv, Wv, Vv = rng.normal(size=(40, 8)), rng.normal(size=(8, 16)) * 0.3, rng.normal(size=(16, 3))
+    val, g = fn(Xv, Wv, Vv)
+    T = np.tanh(Xv @ Wv)
+    hand = Xv.T @ ((2 * (T @ Vv) @ Vv.T) * (1 - T * T))
+    np.testing.assert_allclose(g, hand, rtol=1e-12, atol=1e-12)
+    for r, got in zip(sd.evaluate([loss, gW], {X: Xv, W: Wv, V: Vv}), (val, g)):
+        np.testing.assert_allclose(got, r, rtol=1e-12, atol=1e-12)
+    sd.check_grad(loss, W, {X: Xv, W: Wv, V: Vv})
+
+
 KEYS = [(slice(1, None),), (slice(None, -1),), (slice(None, None, 2),), (slice(1, None, 3),),
         (slice(None, None, -1),), (slice(-2, 0, -2),), (slice(3, 3),), (2,), (-1,), (None, slice(1, 4)),
         (slice(1, None), 2), (Ellipsis, slice(None, None, -1)), (slice(None, None, -2), slice(None, 3))]
