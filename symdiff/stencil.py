@@ -171,7 +171,9 @@ def csr_layout(pattern, shape: tuple, offsets: list[Offset]) -> tuple[np.ndarray
     radix = np.array([2 * d - 1 for d in shape], dtype=np.int64)
     weights = np.concatenate([np.cumprod(radix[::-1])[::-1][1:], [1]]).astype(np.int64)
     base = np.array([d - 1 for d in shape], dtype=np.int64)
-    keys = np.array([int(((np.array(s) + base) * weights).sum()) for s in offsets], dtype=np.int64)
+    # an offset no entry can have (|s| >= the dim) gets key -1, which no entry matches
+    keys = np.array([int(((np.array(s) + base) * weights).sum()) if all(abs(a) < d for a, d in zip(s, shape))
+                     else -1 for s in offsets], dtype=np.int64)
     order = np.argsort(keys)
     got = ((delta + base) * weights).sum(axis=1) if delta.size else np.zeros(0, np.int64)
     slot = np.searchsorted(keys[order], got)

@@ -177,9 +177,13 @@ class DiagonalsToCSR(Op):
         if self.masked:
             mask = node_inputs_or_values[-1]
             return np.asarray(mask.value if isinstance(mask, Constant) else mask, dtype=bool)
-        grid = np.indices(self.shape).reshape(len(self.shape), -1).T
-        return np.stack([np.all((grid + s >= 0) & (grid + s < np.array(self.shape)), axis=1)
-                         for s in np.array(self.offsets).reshape(len(self.offsets), len(self.shape))], axis=1)
+        cached = self.__dict__.get("_inside")
+        if cached is None:  # computed once per op (ops are immutable)
+            grid = np.indices(self.shape).reshape(len(self.shape), -1).T
+            cached = self.__dict__["_inside"] = np.stack(
+                [np.all((grid + s >= 0) & (grid + s < np.array(self.shape)), axis=1)
+                 for s in np.array(self.offsets).reshape(len(self.offsets), len(self.shape))], axis=1)
+        return cached
 
     def infer(self, *inputs):
         K, N = len(self.offsets), int(np.prod(self.shape, dtype=np.int64))
