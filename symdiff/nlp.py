@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from scipy.optimize import OptimizeResult
 
 from .errors import InputError, SymdiffError
-from .graph import Node, Variable
+from .graph import Node, Variable, toposort
 from .least_squares import _fixed_inputs, _start, _static
 
 __all__ = ["nlp", "NLPFunctions"]
@@ -57,7 +57,6 @@ class NLPFunctions:
                  compiled: bool | str | None = None, fn: str = "nlp"):
         from .compiler import function
         from .grad import grad
-        from .ops import extra as X
         from .ops import structure as S
         from .ops import sum as sum_
         from .sparsity import SparseHessian, SparseJacobian
@@ -107,13 +106,14 @@ class NLPFunctions:
         lower = rows >= cols
         self.hess_rows, self.hess_cols = rows[lower], cols[lower]
         hvars = [x, self.sigma, self.lam, *fixed]
-        # the colour seeds are an input of the compressed graph where that reads less (speed)
-        self._seed_args = () if plan.seed_var is None else (plan.seeds,)
-        if plan.seed_var is not None:
-            hvars.append(plan.seed_var)
-        self._lower_mask = None
-        if plan.take is not None:  # the lower triangle straight out of the kernel (distinct entries)
-            self._hess = compile_(hvars, X.gather(plan.compressed, plan.take[lower]))
+        self._lower_mask, self._seed_args = None, ()
+        triangle = plan.lower_triangle()  # the lower triangle straight out of the kernel
+        if triangle is not None:
+            # the colour seeds are an input of a compressed graph where that reads less (speed)
+            if plan.seed_var is not None and any(v is plan.seed_var for v in toposort([triangle])):
+                hvars.append(plan.seed_var)
+                self._seed_args = (plan.seeds,)
+            self._hess = compile_(hvars, triangle)
         else:  # acyclic colouring: substitution after the call, then the triangle
             self._lower_mask = lower
         self._hvars = hvars

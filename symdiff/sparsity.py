@@ -367,6 +367,20 @@ class _Plan:
         mask = [] if band else [Constant(present)]
         return X.DiagonalsToCSR(tuple(offsets), tuple(shape), not band)(*nodes, *mask)
 
+    def lower_triangle(self) -> Node | None:
+        """The non-zeros with row >= column (what IPOPT takes), in CSR order, as one node of the
+        values' graph; ``None`` for an acyclic colouring (its values are solved after the call)."""
+        if self.route == "stencil":
+            op, diags = self.nonzeros.op, self.nonzeros.inputs
+            keep = [t for t, s in enumerate(op.offsets) if tuple(s) <= (0,) * len(s)]  # C order: s <= 0
+            mask = [Constant(np.ascontiguousarray(op._present(diags)[:, keep]))] if op.masked else []
+            return X.DiagonalsToCSR(tuple(op.offsets[t] for t in keep), op.shape, op.masked)(
+                *[diags[t] for t in keep], *mask)
+        if self.take is None:
+            return None
+        rows = np.repeat(np.arange(self.shape[0], dtype=np.int64), np.diff(self.indptr))
+        return X.gather(self.compressed, self.take[rows >= self.indices])
+
     def compile(self, compiled: bool | None) -> Callable:
         """``fn(*arrays)`` (one per ``self.variables``) returning the non-zeros: a compiled
         ``sd.function`` (which checks its arguments; ``compiled`` may name its ``mode``, e.g.

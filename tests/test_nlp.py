@@ -87,6 +87,11 @@ def test_lagrangian_matches_casadi():
     z, lv = RNG.normal(size=n) * 0.5, RNG.normal(size=n - 2)
     np.testing.assert_allclose(F.jacobian_csr(z).toarray(), np.array(Jc(z)), rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(F.hessian_full(z, 1.3, lv).toarray(), np.array(Hc(z, 1.3, lv)), rtol=1e-12, atol=1e-12)
+    # IPOPT's lower triangle, straight from the stencil route's kernel (its diagonals s <= 0)
+    assert F.H.route == "stencil"
+    low = np.zeros((n, n))
+    low[F.hess_rows, F.hess_cols] = F.hessian(z, 1.3, lv)
+    np.testing.assert_allclose(low, np.tril(np.array(Hc(z, 1.3, lv))), rtol=1e-12, atol=1e-12)
 
 
 def test_ipopt_chained_problem_same_iterations_as_casadi():
