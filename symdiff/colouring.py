@@ -146,12 +146,9 @@ def _star_py(indptr, indices, edge, n_edges, order):
                         continue
                     if hub[star[edge[r]]] == x:   # w is a leaf of the star centred at x
                         forbidden[colour[x]] = v
-        c = 0
-        while forbidden[c] == v:
-            c += 1
+        c = _first_free(forbidden, v)
         colour[v] = c
-        if c + 1 > n_colours:
-            n_colours = c + 1
+        n_colours = max(n_colours, c + 1)
         # grow the stars: every edge from v to a coloured neighbour joins (or starts) one
         for p in range(indptr[v], indptr[v + 1]):
             w = indices[p]
@@ -177,6 +174,14 @@ def _star_py(indptr, indices, edge, n_edges, order):
                     hub[n_stars] = -1
                     n_stars += 1
     return colour, n_colours
+
+
+def _first_free(forbidden, v):
+    """The smallest colour that vertex ``v`` may take (``forbidden[c] == v`` marks ``c`` taken)."""
+    c = 0
+    while forbidden[c] == v:
+        c += 1
+    return c
 
 
 def _find(parent, e):
@@ -238,12 +243,9 @@ def _acyclic_py(indptr, indices, edge, n_edges, order):
                     visit_w[root] = w
                 elif visit_w[root] != w:
                     forbidden[cx] = v
-        c = 0
-        while forbidden[c] == v:
-            c += 1
+        c = _first_free(forbidden, v)
         colour[v] = c
-        if c + 1 > n_colours:
-            n_colours = c + 1
+        n_colours = max(n_colours, c + 1)
         for p in range(indptr[v], indptr[v + 1]):  # v's edges of one colour form a star at v
             cw = colour[indices[p]]
             if cw < 0:
@@ -277,12 +279,11 @@ def _kernel(name: str):
             numba = _numba()
 
             jit = numba.njit(cache=True)
-            if name == "acyclic":
-                g = globals()
-                g["_find"], g["_union"] = jit(_find), jit(_union)
-                _kernels[name] = jit(_acyclic_py)
-            else:
-                _kernels[name] = jit(funcs[name])
+            g = globals()
+            for helper in ("_first_free", "_find", "_union"):  # the kernels call them: jit them first
+                if not hasattr(g[helper], "py_func"):
+                    g[helper] = jit(g[helper])
+            _kernels[name] = jit(funcs[name])
         except Exception:  # numba missing or failing: the Python loops are still correct
             _kernels[name] = funcs[name]
     return _kernels[name]

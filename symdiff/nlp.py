@@ -28,7 +28,7 @@ import scipy.sparse as sp
 from scipy.optimize import OptimizeResult
 
 from .errors import InputError, SymdiffError
-from .graph import Node, Variable, toposort
+from .graph import Node, Variable
 from .least_squares import _fixed_inputs, _start, _static
 
 __all__ = ["nlp", "NLPFunctions"]
@@ -110,7 +110,7 @@ class NLPFunctions:
         triangle = plan.lower_triangle()  # the lower triangle straight out of the kernel
         if triangle is not None:
             # the colour seeds are an input of a compressed graph where that reads less (speed)
-            if plan.seed_var is not None and any(v is plan.seed_var for v in toposort([triangle])):
+            if plan.feeds_seeds:
                 hvars.append(plan.seed_var)
                 self._seed_args = (plan.seeds,)
             self._hess = compile_(hvars, triangle)

@@ -367,13 +367,19 @@ class _Plan:
         mask = [] if band else [Constant(present)]
         return X.DiagonalsToCSR(tuple(offsets), tuple(shape), not band)(*nodes, *mask)
 
+    @property
+    def feeds_seeds(self) -> bool:
+        """Whether the values' graph takes the seed matrix as an input (the compressed route with
+        ``seed_var``); the caller then passes ``seeds`` for it."""
+        return self.route == "compressed" and self.seed_var is not None
+
     def lower_triangle(self) -> Node | None:
         """The non-zeros with row >= column (what IPOPT takes), in CSR order, as one node of the
         values' graph; ``None`` for an acyclic colouring (its values are solved after the call)."""
         if self.route == "stencil":
             op, diags = self.nonzeros.op, self.nonzeros.inputs
             keep = [t for t, s in enumerate(op.offsets) if tuple(s) <= (0,) * len(s)]  # C order: s <= 0
-            mask = [Constant(np.ascontiguousarray(op._present(diags)[:, keep]))] if op.masked else []
+            mask = [Constant(np.ascontiguousarray(op.present(diags)[:, keep]))] if op.masked else []
             return X.DiagonalsToCSR(tuple(op.offsets[t] for t in keep), op.shape, op.masked)(
                 *[diags[t] for t in keep], *mask)
         if self.take is None:
@@ -415,6 +421,20 @@ class _SparseMatrix:
     _plans: dict
     _variables: list | None
     _static: bool
+
+    def _setup(self, target: Node, x: Node, colouring: str, methods, what: str) -> None:
+        """Check ``colouring`` against ``methods``, set the shared state, and build the plan at
+        once when every shape is static."""
+        if colouring not in methods:
+            raise PatternError(f"{what}: colouring must be one of {', '.join(methods)}, got {colouring!r}")
+        self.colouring_method = colouring
+        self._target = target
+        self._variables = None
+        self._plans = {}
+        self._static = all(isinstance(d, int) for d in x.shape) and all(
+            all(isinstance(d, int) for d in n.shape) for n in toposort([target]))
+        if self._static:
+            self._plan({})
 
     def _plan(self, dims: dict):
         key = tuple(sorted(dims.items()))
@@ -478,19 +498,10 @@ class SparseHessian(_SparseMatrix):
 
         if f.shape != ():
             raise GradError(f"hessian: f must be a scalar, got shape {format_shape(f.shape)}")
-        if colouring not in SYMMETRIC_METHODS:
-            raise PatternError(f"hessian(..., sparse=True): colouring must be one of {', '.join(SYMMETRIC_METHODS)}, "
-                               f"got {colouring!r}")
-        self.f, self.x, self.compiled, self.colouring_method = f, x, compiled, colouring
-        self._variables = None
+        self.f, self.x, self.compiled = f, x, compiled
         self._fast = None  # (compiled, plan, fn, x, seeds) once compiled, for static shapes
-        self.gradient = self._target = grad(f, x)
-        self._plans: dict[tuple, _Plan] = {}
-        self._static = all(isinstance(d, int) for d in x.shape) and all(
-            all(isinstance(d, int) for d in n.shape) for n in toposort([self.gradient])
-        )
-        if self._static:
-            self._plan({})
+        self.gradient = grad(f, x)
+        self._setup(self.gradient, x, colouring, SYMMETRIC_METHODS, "hessian(..., sparse=True)")
 
     def _make_plan(self, dims: dict) -> _Plan:
         return _Plan(self.x, self.gradient, dims, self.colouring_method)
@@ -532,7 +543,7 @@ class SparseHessian(_SparseMatrix):
                 fn = plan.compile(self.compiled)
                 rest = [v for v in plan.variables if v is not plan.seed_var]
                 if len(rest) == 1 and rest[0] is self.x and plan.variables[-1] is self.x:
-                    seeds = plan.seeds if any(v is plan.seed_var for v in plan.variables) else None
+                    seeds = plan.seeds if plan.feeds_seeds else None
                     self._fast = (self.compiled, plan, fn, self.x, seeds)
             try:  # (a constant Hessian's function takes no x: bind_inputs checks its shape)
                 args = [plan.seeds if v is plan.seed_var else values[v] if v in values else values[v.name]
@@ -717,17 +728,8 @@ class SparseJacobian(_SparseMatrix):
             raise GradError(f"jacobian(..., sparse=True): x must be a float tensor, got {x.dtype}")
         from .colouring import JACOBIAN_METHODS
 
-        if colouring not in JACOBIAN_METHODS:
-            raise PatternError(f"jacobian(..., sparse=True): colouring must be one of {', '.join(JACOBIAN_METHODS)}, "
-                               f"got {colouring!r}")
-        self.y, self.x, self.compiled, self.colouring_method = y, x, compiled, colouring
-        self._target = y
-        self._variables = None
-        self._plans: dict[tuple, _JacobianPlan] = {}
-        self._static = all(isinstance(d, int) for d in x.shape) and all(
-            all(isinstance(d, int) for d in n.shape) for n in toposort([y]))
-        if self._static:
-            self._plan({})
+        self.y, self.x, self.compiled = y, x, compiled
+        self._setup(y, x, colouring, JACOBIAN_METHODS, "jacobian(..., sparse=True)")
 
     def _make_plan(self, dims: dict) -> _JacobianPlan:
         return _JacobianPlan(self.y, self.x, dims, self.colouring_method)

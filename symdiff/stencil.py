@@ -33,6 +33,7 @@ import numpy as np
 
 from .graph import Constant, Node, Variable, toposort
 from .ops import elementwise as E
+from .ops.extra import offsets_in_bounds
 from .ops.structure import BroadcastTo, Index, IndexGrad, broadcast_to
 
 Offset = tuple  # one int per axis of x
@@ -183,7 +184,4 @@ def csr_layout(pattern, shape: tuple, offsets: list[Offset]) -> tuple[np.ndarray
     t_of = order[slot]
     present = np.zeros((N, len(offsets)), dtype=bool)
     present[rows, t_of] = True
-    grid = np.indices(shape).reshape(len(shape), N).T  # (N, ndim) multi-index of each row
-    inside = np.stack([np.all((grid + np.array(s) >= 0) & (grid + np.array(s) < np.array(shape)), axis=1)
-                       for s in offsets], axis=1)
-    return present, bool(np.array_equal(present, inside))
+    return present, bool(np.array_equal(present, offsets_in_bounds(shape, offsets)))

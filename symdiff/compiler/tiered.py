@@ -138,7 +138,7 @@ class BackgroundCompile:
         self._env = dict(os.environ, SYMDIFF_CACHE_DIR=cache_dir(), PYTHONPATH=os.pathsep.join(
             [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
         self._env.pop(TIERED_ENV, None)
-        self.started = time.perf_counter()
+        self.started = None  # when the child started (it may wait for a slot first)
         self.seconds = None  # how long the child ran, once it has exited
         with _lock:
             _live.add(self)

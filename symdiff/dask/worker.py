@@ -122,8 +122,8 @@ def build(spec: KernelSpec) -> dict:
     """Build ``spec``'s kernel here now (``DaskFunction.warm_up``; a tiered one: until its
     kernel serves) and return its stats."""
     fn = kernel(spec)
-    if hasattr(fn, "wait_compiled") and fn.wait_compiled():
-        _STATS.get(spec.token, {})["mode"] = fn.mode
+    if hasattr(fn, "wait_compiled") and fn.wait_compiled() and spec.token in _STATS:
+        _STATS[spec.token]["mode"] = fn.mode
     return _STATS.get(spec.token, {"pid": os.getpid(), "build_seconds": 0.0, "from_cache": True, "mode": "local"})
 
 

@@ -172,37 +172,39 @@ class DiagonalsToCSR(Op):
     def __init__(self, offsets: tuple, shape: tuple, masked: bool):
         super().__init__(offsets=tuple(map(tuple, offsets)), shape=tuple(shape), masked=masked)
 
-    # the (N, K) presence table, from the mask input or the bounds
-    def _present(self, node_inputs_or_values) -> np.ndarray:
+    @property
+    def sizes(self) -> tuple[int, int]:
+        """(K, N): the number of diagonals and of entries of each."""
+        return len(self.offsets), int(np.prod(self.shape, dtype=np.int64))
+
+    def present(self, inputs) -> np.ndarray:
+        """The (N, K) table of which row holds which offset: the mask input (node or value), or
+        the bounds (computed once per op: ops are immutable)."""
         if self.masked:
-            mask = node_inputs_or_values[-1]
+            mask = inputs[-1]
             return np.asarray(mask.value if isinstance(mask, Constant) else mask, dtype=bool)
-        cached = self.__dict__.get("_inside")
-        if cached is None:  # computed once per op (ops are immutable)
-            grid = np.indices(self.shape).reshape(len(self.shape), -1).T
-            cached = self.__dict__["_inside"] = np.stack(
-                [np.all((grid + s >= 0) & (grid + s < np.array(self.shape)), axis=1)
-                 for s in np.array(self.offsets).reshape(len(self.offsets), len(self.shape))], axis=1)
-        return cached
+        if "_inside" not in self.__dict__:
+            self.__dict__["_inside"] = offsets_in_bounds(self.shape, self.offsets)
+        return self.__dict__["_inside"]
 
     def infer(self, *inputs):
-        K, N = len(self.offsets), int(np.prod(self.shape, dtype=np.int64))
+        K, N = self.sizes
         diags = inputs[:-1] if self.masked else inputs
         if len(diags) != K or any(d.shape != self.shape for d in diags):
             raise ShapeError(f"diagonals_to_csr: expected {K} diagonals of shape {format_shape(self.shape)}, got "
                              + ", ".join(format_shape(d.shape) for d in diags))
         if self.masked and (not isinstance(inputs[-1], Constant) or inputs[-1].shape != (N, K)):
             raise ShapeError(f"diagonals_to_csr: the mask must be a bool constant of shape ({N}, {K})")
-        return (int(self._present(inputs).sum()),), diags[0].dtype
+        return (int(self.present(inputs).sum()),), diags[0].dtype
 
     def perform(self, values, node, dims):
         diags = values[:-1] if self.masked else values
         table = np.stack([np.ravel(d) for d in diags], axis=1)
-        return table[self._present(values)]
+        return table[self.present(values)]
 
     def _positions(self, inputs):
         """Per diagonal t: (row j of each of its entries, position q of that entry in ``out``)."""
-        present = self._present(inputs)
+        present = self.present(inputs)
         q = np.full(present.shape, -1, dtype=np.int64)
         q[present] = np.arange(int(present.sum()), dtype=np.int64)
         return [(np.flatnonzero(present[:, t]), q[present[:, t], t]) for t in range(present.shape[1])]
@@ -219,10 +221,10 @@ class DiagonalsToCSR(Op):
 
         if not isinstance(B, int):
             raise BatchingError("vmap: batching diagonals_to_csr needs a static batch size")
-        K, N = len(self.offsets), int(np.prod(self.shape, dtype=np.int64))
+        K, N = self.sizes
         diags = [reshape(bcast(a, f, B, self.shape), (B, N))
                  for a, f in zip(args[:K], flags[:K])]
-        pos = np.flatnonzero(self._present(node.inputs).ravel())
+        pos = np.flatnonzero(self.present(node.inputs).ravel())
         b = np.arange(B, dtype=np.int64)[:, None]
         flat = gather(stack(diags, axis=2), (b * N * K + pos).ravel())
         return reshape(flat, (B, pos.shape[0]))
@@ -230,8 +232,8 @@ class DiagonalsToCSR(Op):
     def pattern(self, node, pats, shapes, dims):
         import scipy.sparse as sp
 
-        K, N = len(self.offsets), int(np.prod(self.shape, dtype=np.int64))
-        present = self._present(node.inputs)
+        K, N = self.sizes
+        present = self.present(node.inputs)
         rows = (np.arange(K, dtype=np.int64)[None, :] * N + np.arange(N, dtype=np.int64)[:, None])[present]
         return patterns.rows(sp.vstack([sp.csr_matrix(p) for p in pats[:K]], format="csr"), rows)
 
@@ -259,3 +261,12 @@ class DiagonalsToCSR(Op):
             else:
                 lines.extend(store)
         return lines
+
+
+def offsets_in_bounds(shape: tuple, offsets) -> np.ndarray:
+    """(N, K) bool: whether entry ``j`` of an array of ``shape`` (C order) plus offset ``t`` (one
+    int per axis) stays inside ``shape``."""
+    grid = np.indices(shape).reshape(len(shape), -1).T
+    bound = np.array(shape)
+    return np.stack([np.all((grid + np.array(s) >= 0) & (grid + np.array(s) < bound), axis=1) for s in offsets],
+                    axis=1).reshape(grid.shape[0], len(offsets))
